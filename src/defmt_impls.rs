@@ -1,0 +1,23 @@
+//! `defmt::Format` for the types whose derived format would print internals.
+
+use crate::money::Currency;
+
+impl defmt::Format for Currency {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}", self.code())
+    }
+}
+
+impl<const E: usize, const R: usize> defmt::Format for crate::Payment<E, R> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Payment {{ status: {}, version: {=u32}, amount: {=u64}, paid: {=u64}, refunded: {=u64} }}",
+            self.status(),
+            self.version(),
+            self.amount().minor_units(),
+            self.paid().minor_units(),
+            self.refunded().minor_units()
+        )
+    }
+}

@@ -1,0 +1,66 @@
+//! # paystate
+//!
+//! The life of one payment — `pending`, `processing`, `succeeded`, `failed`, `cancelled`,
+//! `refunded` — as a deterministic, I/O-free state machine that a host embeds.
+//!
+//! **What it is not.** It contains no networking code, reads no clock and does no I/O: the host
+//! passes every input and the current time (`now`) in, and gets back an [`Outcome`] with a
+//! short list of [`Effect`]s to carry out. The core never allocates and never panics on any
+//! input; it runs the same in a web service's callback handler, on a POS terminal's
+//! microcontroller, and under a fuzzer.
+//!
+//! ```
+//! use paystate::{Currency, Effect, EventId, Input, Money, Outcome, Payment, Status, Timestamp};
+//!
+//! let t = Timestamp::from_secs;
+//! let price = Money::parse("99.99", Currency::CNY)?;
+//! let mut order: Payment = Payment::new(price, t(1_000))?.with_deadline(t(2_800));
+//!
+//! // The deadline passes before the customer pays: cancel, and close the trade at the provider.
+//! assert_eq!(order.tick(t(2_800)), Outcome::Applied([Effect::CloseTrade].into_iter().collect()));
+//!
+//! // The provider confirms the capture an hour later. It is never dropped: refund it.
+//! let late = Input::succeed(EventId::new(b"notify-7")?, price);
+//! let outcome = order.apply(&late, t(6_400));
+//! assert_eq!(outcome.effects(), &[Effect::RefundRequired(price)]);
+//! assert_eq!((order.status(), order.paid()), (Status::Cancelled, price));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Modules
+//!
+//! - [`money`]: integer minor units and ISO 4217 currencies, exact decimal parsing.
+//! - [`payment`]: the payment, its inputs, outcomes and effects; the transition table.
+//! - `snapshot` (feature `serde`): versioned postcard snapshots that re-check every invariant.
+//!
+//! ## Feature flags
+//!
+//! - `serde` (default): snapshots with serde + postcard.
+//! - `defmt`: `defmt::Format` on every public type, for firmware logs.
+//! - `alloc`: helpers that return owned strings. The core never needs it.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod money;
+pub mod payment;
+pub mod time;
+
+#[cfg(feature = "defmt")]
+mod defmt_impls;
+#[cfg(feature = "serde")]
+pub mod snapshot;
+
+pub use money::{AmountError, Currency, Money, UnknownCurrency};
+pub use payment::diagram;
+pub use payment::input::{Command, EventId, IdError, Input, InputKind, MAX_ID_LEN, RefundId};
+pub use payment::{
+    CreateError, Effect, Effects, InvariantError, LateSuccess, Outcome, Payment, Rejection, Status,
+};
+pub use time::Timestamp;

@@ -1,0 +1,703 @@
+//! One payment's life: statuses, inputs, outcomes and effects (DESIGN.md §2).
+//!
+//! The transition rules live in [`transition`], as one function; this module holds the state,
+//! the event-id memory, and the bookkeeping that makes "the snapshot changes if and only if the
+//! outcome is `applied`" true by construction.
+
+use core::fmt;
+
+use crate::money::{Currency, Money};
+use crate::time::Timestamp;
+
+pub mod diagram;
+pub mod input;
+pub(crate) mod transition;
+
+use input::{EventId, Input, InputKind, RefundId};
+use transition::{Change, Decision, State};
+
+/// Where a payment is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Status {
+    /// Created; nothing sent to the customer's wallet yet.
+    Pending,
+    /// The trade exists at the provider; the customer may be paying.
+    Processing,
+    /// Funds captured (`paid` > 0), not all refunded.
+    Succeeded,
+    /// The attempt failed; no funds are owed to the merchant.
+    Failed,
+    /// Closed before capture (by the merchant, the customer, the deadline or the provider).
+    Cancelled,
+    /// Funds were captured and have all been returned.
+    Refunded,
+}
+
+impl Status {
+    /// Every status, in rank order.
+    pub const ALL: [Status; 6] = [
+        Status::Pending,
+        Status::Processing,
+        Status::Succeeded,
+        Status::Failed,
+        Status::Cancelled,
+        Status::Refunded,
+    ];
+
+    /// The rank of DESIGN.md §2: 0 pending, 1 processing, 2 succeeded/failed/cancelled,
+    /// 3 refunded. A payment's rank never decreases.
+    pub const fn rank(self) -> u8 {
+        match self {
+            Status::Pending => 0,
+            Status::Processing => 1,
+            Status::Succeeded | Status::Failed | Status::Cancelled => 2,
+            Status::Refunded => 3,
+        }
+    }
+
+    /// The lower-case name used in the driver and the docs (`"succeeded"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Processing => "processing",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+            Status::Refunded => "refunded",
+        }
+    }
+
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) const fn to_u8(self) -> u8 {
+        match self {
+            Status::Pending => 0,
+            Status::Processing => 1,
+            Status::Succeeded => 2,
+            Status::Failed => 3,
+            Status::Cancelled => 4,
+            Status::Refunded => 5,
+        }
+    }
+
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) const fn from_u8(b: u8) -> Option<Status> {
+        match b {
+            0 => Some(Status::Pending),
+            1 => Some(Status::Processing),
+            2 => Some(Status::Succeeded),
+            3 => Some(Status::Failed),
+            4 => Some(Status::Cancelled),
+            5 => Some(Status::Refunded),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What to do with a capture confirmed after the payment `failed` (DESIGN.md §2.4).
+///
+/// A capture on a `cancelled` payment is always answered with
+/// [`Effect::RefundRequired`], whatever the policy: a cancelled order must not ship.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum LateSuccess {
+    /// Record the capture, keep the status, and ask the host to refund it. The default.
+    #[default]
+    Refund,
+    /// Move the payment to `succeeded`: the order is fulfilled after all.
+    Accept,
+}
+
+impl LateSuccess {
+    /// `"refund"` or `"accept"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LateSuccess::Refund => "refund",
+            LateSuccess::Accept => "accept",
+        }
+    }
+}
+
+/// Something the host must carry out after an `applied` outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Effect {
+    /// The payment was cancelled or expired while the trade may exist at the provider: close or
+    /// cancel it there (Alipay `alipay.trade.close` / `alipay.trade.cancel`), so the customer
+    /// can no longer pay.
+    CloseTrade,
+    /// Funds were captured for a payment that must not be fulfilled: return this amount to
+    /// the customer (a provider refund), then feed the confirmed refund back as
+    /// [`Input::refund`].
+    RefundRequired(Money),
+}
+
+/// Effects of one outcome: at most two, in a fixed-capacity list that never allocates.
+pub type Effects = heapless::Vec<Effect, 2>;
+
+/// Why an input was refused. The payment is unchanged; the host must not acknowledge the input
+/// as processed, and should log or alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The input is impossible in the payment's status (cancel after capture, close of a
+    /// paid trade, refund of an unpaid payment).
+    InvalidTransition,
+    /// A capture for a different amount than the payment's.
+    AmountMismatch {
+        /// The payment's amount, in minor units.
+        expected: u64,
+        /// The amount in the input, in minor units.
+        got: u64,
+    },
+    /// A capture or refund in another currency.
+    CurrencyMismatch {
+        /// The payment's currency.
+        expected: Currency,
+        /// The currency in the input.
+        got: Currency,
+    },
+    /// A refund of zero.
+    InvalidAmount,
+    /// A refund larger than what is left to refund.
+    RefundExceedsBalance {
+        /// `paid − refunded`, in minor units.
+        balance: u64,
+        /// The refund asked for, in minor units.
+        requested: u64,
+    },
+    /// The event id (or the refund id) was applied before with different content.
+    IdempotencyConflict,
+    /// The payment already holds as many refunds as its capacity.
+    TooManyRefunds,
+}
+
+impl Rejection {
+    /// The reason code of DESIGN.md §2.2 (`"amount_mismatch"`).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Rejection::InvalidTransition => "invalid_transition",
+            Rejection::AmountMismatch { .. } => "amount_mismatch",
+            Rejection::CurrencyMismatch { .. } => "currency_mismatch",
+            Rejection::InvalidAmount => "invalid_amount",
+            Rejection::RefundExceedsBalance { .. } => "refund_exceeds_balance",
+            Rejection::IdempotencyConflict => "idempotency_conflict",
+            Rejection::TooManyRefunds => "too_many_refunds",
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::AmountMismatch { expected, got } => {
+                write!(f, "amount_mismatch: expected {expected}, got {got} minor units")
+            }
+            Rejection::CurrencyMismatch { expected, got } => {
+                write!(f, "currency_mismatch: expected {expected}, got {got}")
+            }
+            Rejection::RefundExceedsBalance { balance, requested } => write!(
+                f,
+                "refund_exceeds_balance: {requested} requested, {balance} minor units left"
+            ),
+            other => f.write_str(other.code()),
+        }
+    }
+}
+
+impl core::error::Error for Rejection {}
+
+/// The answer to one input. Act on it: persist and carry out effects on `Applied`,
+/// acknowledge on `Duplicate` and `Ignored`, refuse and alert on `Rejected`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "an applied outcome carries effects the host must carry out"]
+pub enum Outcome {
+    /// The payment changed and its version went up by one: persist the new snapshot
+    /// (compare-and-swap on the old version), carry out the effects, acknowledge.
+    Applied(Effects),
+    /// This input was applied before: acknowledge it, change nothing.
+    Duplicate,
+    /// Stale or already true: acknowledge it, nothing to do.
+    Ignored,
+    /// Refused: do not acknowledge it as processed; log or alert.
+    Rejected(Rejection),
+}
+
+impl Outcome {
+    /// `"applied"`, `"duplicate"`, `"ignored"` or `"rejected"`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Outcome::Applied(_) => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Ignored => "ignored",
+            Outcome::Rejected(_) => "rejected",
+        }
+    }
+
+    /// The effects to carry out (empty unless `Applied`).
+    pub fn effects(&self) -> &[Effect] {
+        match self {
+            Outcome::Applied(effects) => effects,
+            _ => &[],
+        }
+    }
+
+    /// Whether the host should acknowledge the input to its sender (reply `success` to a
+    /// provider): `true` for applied, duplicate and ignored.
+    pub const fn acknowledge(&self) -> bool {
+        !matches!(self, Outcome::Rejected(_))
+    }
+}
+
+/// Why a payment could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum CreateError {
+    /// The amount is zero.
+    InvalidAmount,
+}
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CreateError::InvalidAmount => f.write_str("a payment's amount must be above zero"),
+        }
+    }
+}
+
+impl core::error::Error for CreateError {}
+
+/// One remembered applied event: the event id's fingerprint and the input's digest.
+pub(crate) type EventEntry = ([u8; 16], [u8; 8]);
+
+/// The life of one payment (DESIGN.md §2).
+///
+/// `EVENTS` is how many recently applied event ids it remembers (≥ 8), `REFUNDS` how many
+/// refunds it can record (≥ 16). With the defaults a `Payment` is 512 bytes and never
+/// allocates.
+///
+/// ```
+/// use paystate::{Currency, EventId, Input, Money, Outcome, Payment, Status, Timestamp};
+///
+/// let t = Timestamp::from_secs;
+/// let price = Money::parse("99.99", Currency::CNY)?;
+/// let mut p: Payment = Payment::new(price, t(1_000))?.with_deadline(t(2_800));
+/// assert_eq!(p.next_deadline(), Some(t(2_800)));
+///
+/// let paid = Input::succeed(EventId::new(b"notify-1")?, price);
+/// assert!(matches!(p.apply(&paid, t(1_010)), Outcome::Applied(_)));
+/// assert_eq!(p.apply(&paid, t(1_020)), Outcome::Duplicate);
+/// assert_eq!((p.status(), p.version(), p.paid()), (Status::Succeeded, 1, price));
+/// assert_eq!(p.next_deadline(), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Payment<const EVENTS: usize = 8, const REFUNDS: usize = 16> {
+    amount: u64,
+    created_at: Timestamp,
+    expires_at: Option<Timestamp>,
+    paid: u64,
+    refunded: u64,
+    version: u32,
+    currency: Currency,
+    policy: LateSuccess,
+    status: Status,
+    /// Ring of applied events; `events_len` are valid, the newest at `events_next − 1`.
+    events: [EventEntry; EVENTS],
+    events_next: u8,
+    events_len: u8,
+    /// Recorded refunds in order: fingerprint and amount.
+    refunds: [([u8; 8], u64); REFUNDS],
+    refunds_len: u8,
+}
+
+impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
+    const CAPACITY_OK: () = assert!(
+        EVENTS >= 8 && EVENTS <= 255 && REFUNDS >= 16 && REFUNDS <= 255,
+        "a Payment remembers 8..=255 events and 16..=255 refunds"
+    );
+
+    /// A `pending` payment of `amount`, created at `now`, with no deadline and the default
+    /// late-success policy (`refund`). A zero amount is an error.
+    pub fn new(amount: Money, now: Timestamp) -> Result<Self, CreateError> {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::CAPACITY_OK;
+        if amount.is_zero() {
+            return Err(CreateError::InvalidAmount);
+        }
+        Ok(Payment {
+            amount: amount.minor_units(),
+            created_at: now,
+            expires_at: None,
+            paid: 0,
+            refunded: 0,
+            version: 0,
+            currency: amount.currency(),
+            policy: LateSuccess::Refund,
+            status: Status::Pending,
+            events: [([0; 16], [0; 8]); EVENTS],
+            events_next: 0,
+            events_len: 0,
+            refunds: [([0; 8], 0); REFUNDS],
+            refunds_len: 0,
+        })
+    }
+
+    /// Sets the deadline: a [`tick`](Self::tick) at or after it cancels a payment that is
+    /// still `pending` or `processing`.
+    pub fn with_deadline(mut self, expires_at: Timestamp) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Sets what a capture after `failed` does (DESIGN.md §2.4).
+    pub fn with_late_success(mut self, policy: LateSuccess) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Feeds one input at time `now` (DESIGN.md §2.3). The payment changes, and its version
+    /// goes up by one, if and only if the outcome is [`Outcome::Applied`].
+    pub fn apply(&mut self, input: &Input, now: Timestamp) -> Outcome {
+        // `now` is part of the host's record; no input but `tick` looks at the deadline.
+        let _ = now;
+        if let Some((_, digest)) = self.applied_events().find(|(id, _)| *id == input.event_id().fingerprint()) {
+            return if digest == input.digest() {
+                Outcome::Duplicate
+            } else {
+                Outcome::Rejected(Rejection::IdempotencyConflict)
+            };
+        }
+        let decision = transition::decide(&self.state(), &input.command());
+        self.commit(decision, Some(input))
+    }
+
+    /// Time passed: at or after the deadline, a `pending` or `processing` payment is cancelled
+    /// with [`Effect::CloseTrade`]. Otherwise `Ignored`; calling it early or twice is harmless.
+    pub fn tick(&mut self, now: Timestamp) -> Outcome {
+        let expired = self.expires_at.is_some_and(|deadline| deadline <= now);
+        let decision = transition::decide_tick(&self.state(), expired);
+        self.commit(decision, None)
+    }
+
+    /// When the host should next call [`tick`](Self::tick): the deadline while the payment is
+    /// still open, else `None`.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        match self.status {
+            Status::Pending | Status::Processing => self.expires_at,
+            _ => None,
+        }
+    }
+
+    fn state(&self) -> State<'_> {
+        State {
+            status: self.status,
+            amount: self.amount,
+            currency: self.currency,
+            paid: self.paid,
+            refunded: self.refunded,
+            policy: self.policy,
+            refunds: self.refunds.get(..usize::from(self.refunds_len)).unwrap_or(&[]),
+            refunds_full: usize::from(self.refunds_len) >= REFUNDS,
+        }
+    }
+
+    fn commit(&mut self, decision: Decision, input: Option<&Input>) -> Outcome {
+        let change: Change = match decision {
+            Decision::Apply(change) => change,
+            Decision::Duplicate => return Outcome::Duplicate,
+            Decision::Ignore => return Outcome::Ignored,
+            Decision::Reject(r) => return Outcome::Rejected(r),
+        };
+        // Check everything that could fail before touching anything, so a refused change
+        // leaves the payment bit-for-bit as it was.
+        let Some(version) = self.version.checked_add(1) else {
+            return Outcome::Rejected(Rejection::InvalidTransition);
+        };
+        let refund_slot = match change.record_refund {
+            Some(_) => match self.refunds.get_mut(usize::from(self.refunds_len)) {
+                Some(slot) => Some(slot),
+                None => return Outcome::Rejected(Rejection::TooManyRefunds),
+            },
+            None => None,
+        };
+        if let (Some(slot), Some((id, amount))) = (refund_slot, change.record_refund) {
+            *slot = (id.fingerprint(), amount);
+            self.refunds_len = self.refunds_len.saturating_add(1);
+        }
+        self.status = change.status;
+        self.paid = change.paid;
+        self.refunded = change.refunded;
+        self.version = version;
+        if let Some(input) = input {
+            self.remember(input.event_id().fingerprint(), input.digest());
+        }
+        let mut effects = Effects::new();
+        if let Some(effect) = change.effect {
+            // Capacity 2, at most one pushed: cannot fail.
+            let _ = effects.push(effect);
+        }
+        Outcome::Applied(effects)
+    }
+
+    fn remember(&mut self, id: [u8; 16], digest: [u8; 8]) {
+        let next = usize::from(self.events_next);
+        if let Some(slot) = self.events.get_mut(next) {
+            *slot = (id, digest);
+        }
+        // EVENTS ≤ 255 (checked at compile time), so these fit in a u8.
+        self.events_next = u8::try_from((next + 1) % EVENTS).unwrap_or(0);
+        self.events_len = u8::try_from((usize::from(self.events_len) + 1).min(EVENTS)).unwrap_or(0);
+    }
+
+    /// The remembered events, oldest first.
+    pub(crate) fn applied_events(&self) -> impl Iterator<Item = EventEntry> + '_ {
+        let len = usize::from(self.events_len);
+        let start = (usize::from(self.events_next) + EVENTS - len) % EVENTS;
+        (0..len).filter_map(move |i| self.events.get((start + i) % EVENTS).copied())
+    }
+
+    /// The recorded refunds, in the order they were applied: fingerprint and amount.
+    pub(crate) fn recorded_refunds(&self) -> &[([u8; 8], u64)] {
+        self.refunds.get(..usize::from(self.refunds_len)).unwrap_or(&[])
+    }
+
+    /// The status.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// How many inputs have been applied to this payment.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The amount to be paid.
+    pub fn amount(&self) -> Money {
+        Money::from_minor(self.amount, self.currency)
+    }
+
+    /// The currency.
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+
+    /// The captured amount: zero until a capture is recorded, then the full amount.
+    pub fn paid(&self) -> Money {
+        Money::from_minor(self.paid, self.currency)
+    }
+
+    /// The sum of confirmed refunds.
+    pub fn refunded(&self) -> Money {
+        Money::from_minor(self.refunded, self.currency)
+    }
+
+    /// `paid − refunded`: what can still be refunded.
+    pub fn balance(&self) -> Money {
+        Money::from_minor(self.paid.saturating_sub(self.refunded), self.currency)
+    }
+
+    /// When the payment was created.
+    pub fn created_at(&self) -> Timestamp {
+        self.created_at
+    }
+
+    /// The deadline, if any.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.expires_at
+    }
+
+    /// The late-success policy.
+    pub fn late_success(&self) -> LateSuccess {
+        self.policy
+    }
+
+    /// How many refunds are recorded.
+    pub fn refund_count(&self) -> usize {
+        usize::from(self.refunds_len)
+    }
+
+    /// Whether the refund `id` is recorded, and for how much.
+    pub fn refund(&self, id: RefundId) -> Option<Money> {
+        self.recorded_refunds()
+            .iter()
+            .find(|(fp, _)| *fp == id.fingerprint())
+            .map(|(_, amount)| Money::from_minor(*amount, self.currency))
+    }
+
+    /// Whether `id` is among the remembered applied events.
+    pub fn remembers(&self, id: EventId) -> bool {
+        self.applied_events().any(|(fp, _)| fp == id.fingerprint())
+    }
+
+    /// Checks the invariants of DESIGN.md §2.5 that a single state can show, and the
+    /// bookkeeping behind them. Every payment built by this crate passes; snapshots are
+    /// refused if they do not.
+    pub fn check_invariants(&self) -> Result<(), InvariantError> {
+        use InvariantError as E;
+        if self.amount == 0 {
+            return Err(E::ZeroAmount);
+        }
+        if self.refunded > self.paid {
+            return Err(E::RefundedAbovePaid);
+        }
+        if self.paid != 0 && self.paid != self.amount {
+            return Err(E::PaidNotAmount);
+        }
+        let fully_refunded = self.paid > 0 && self.refunded == self.paid;
+        if (self.status == Status::Refunded) != fully_refunded {
+            return Err(E::RefundedStatus);
+        }
+        match self.status {
+            Status::Succeeded if self.paid == 0 => return Err(E::SucceededUnpaid),
+            Status::Pending | Status::Processing if self.paid != 0 => return Err(E::OpenButPaid),
+            Status::Failed if self.paid != 0 && self.policy == LateSuccess::Accept => {
+                return Err(E::OpenButPaid);
+            }
+            _ => {}
+        }
+        let refunds = self.recorded_refunds();
+        let mut sum: u64 = 0;
+        for (i, (fp, amount)) in refunds.iter().enumerate() {
+            if *amount == 0 {
+                return Err(E::RefundBook);
+            }
+            sum = sum.checked_add(*amount).ok_or(E::RefundBook)?;
+            if refunds.iter().skip(i + 1).any(|(other, _)| other == fp) {
+                return Err(E::RefundBook);
+            }
+        }
+        if sum != self.refunded {
+            return Err(E::RefundBook);
+        }
+        let events = usize::from(self.events_len);
+        if events > EVENTS || usize::from(self.events_next) >= EVENTS {
+            return Err(E::EventBook);
+        }
+        if u32::try_from(events).map_or(true, |n| n > self.version)
+            || u32::try_from(refunds.len()).map_or(true, |n| n > self.version)
+        {
+            return Err(E::EventBook);
+        }
+        Ok(())
+    }
+
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn from_parts(parts: Parts<'_>) -> Result<Self, InvariantError> {
+        let mut p = Payment::new(Money::from_minor(parts.amount, parts.currency), parts.created_at)
+            .map_err(|_| InvariantError::ZeroAmount)?;
+        p.expires_at = parts.expires_at;
+        p.paid = parts.paid;
+        p.refunded = parts.refunded;
+        p.version = parts.version;
+        p.policy = parts.policy;
+        p.status = parts.status;
+        if parts.events.len() > EVENTS || parts.refunds.len() > REFUNDS {
+            return Err(InvariantError::EventBook);
+        }
+        for (id, digest) in parts.events {
+            p.remember(*id, *digest);
+        }
+        for (slot, refund) in p.refunds.iter_mut().zip(parts.refunds) {
+            *slot = *refund;
+        }
+        p.refunds_len = u8::try_from(parts.refunds.len()).map_err(|_| InvariantError::RefundBook)?;
+        p.check_invariants()?;
+        Ok(p)
+    }
+}
+
+/// Every field of a payment, borrowed: what snapshots read and write.
+#[cfg_attr(not(feature = "serde"), allow(dead_code))]
+pub(crate) struct Parts<'a> {
+    pub amount: u64,
+    pub currency: Currency,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub paid: u64,
+    pub refunded: u64,
+    pub version: u32,
+    pub policy: LateSuccess,
+    pub status: Status,
+    pub events: &'a [EventEntry],
+    pub refunds: &'a [([u8; 8], u64)],
+}
+
+impl<const E: usize, const R: usize> fmt::Debug for Payment<E, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Payment")
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("amount", &self.amount())
+            .field("paid", &self.paid)
+            .field("refunded", &self.refunded)
+            .field("expires_at", &self.expires_at)
+            .field("policy", &self.policy)
+            .field("events", &self.events_len)
+            .field("refunds", &self.refunds_len)
+            .finish()
+    }
+}
+
+/// A state no sequence of inputs can reach: found in a forged or corrupted snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum InvariantError {
+    /// The amount is zero.
+    ZeroAmount,
+    /// `refunded` > `paid`.
+    RefundedAbovePaid,
+    /// `paid` is neither zero nor the amount.
+    PaidNotAmount,
+    /// Status `refunded` without `refunded == paid > 0`, or the reverse.
+    RefundedStatus,
+    /// Status `succeeded` with nothing paid.
+    SucceededUnpaid,
+    /// Money captured in a status that cannot hold it.
+    OpenButPaid,
+    /// Refund records that do not add up to `refunded`, repeat an id, or hold a zero.
+    RefundBook,
+    /// More remembered events or refunds than applied inputs, or than capacity.
+    EventBook,
+}
+
+impl fmt::Display for InvariantError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InvariantError::ZeroAmount => "amount is zero",
+            InvariantError::RefundedAbovePaid => "refunded exceeds paid",
+            InvariantError::PaidNotAmount => "paid is neither zero nor the amount",
+            InvariantError::RefundedStatus => "status refunded disagrees with the money",
+            InvariantError::SucceededUnpaid => "succeeded with nothing paid",
+            InvariantError::OpenButPaid => "money captured in a status that cannot hold it",
+            InvariantError::RefundBook => "refund records do not add up",
+            InvariantError::EventBook => "more remembered events than applied inputs",
+        })
+    }
+}
+
+impl core::error::Error for InvariantError {}
+
+impl InputKind {
+    /// Every kind, in the order of DESIGN.md §2.1.
+    pub const ALL: [InputKind; 7] = [
+        InputKind::Initiate,
+        InputKind::Succeed,
+        InputKind::Fail,
+        InputKind::Cancel,
+        InputKind::Close,
+        InputKind::Refund,
+        InputKind::Tick,
+    ];
+}

@@ -1,0 +1,187 @@
+//! Snapshots: a payment as bytes, and back (DESIGN.md §5).
+//!
+//! The format is one version byte ([`FORMAT_VERSION`]) followed by the postcard encoding of
+//! the payment's fields. Decoding checks the version, refuses trailing bytes, and re-checks
+//! every invariant of DESIGN.md §2.5: a corrupted or forged snapshot is an error, never a
+//! payment that breaks an invariant. Arbitrary bytes never panic the decoder.
+//!
+//! The wire format of version 1, field by field (postcard: unsigned integers are varints,
+//! `Option` is a 0/1 tag, sequences are a varint length and their items):
+//!
+//! | field | type |
+//! |---|---|
+//! | amount | u64, minor units |
+//! | currency | u16, ISO 4217 numeric code |
+//! | created_at, expires_at | u64, `Option<u64>` (seconds) |
+//! | paid, refunded | u64, u64 |
+//! | version | u32 |
+//! | policy | u8: 0 refund, 1 accept |
+//! | status | u8: 0 pending, 1 processing, 2 succeeded, 3 failed, 4 cancelled, 5 refunded |
+//! | events | seq of (`[u8; 16]` event-id fingerprint, `[u8; 8]` input digest), oldest first |
+//! | refunds | seq of (`[u8; 8]` refund-id fingerprint, u64 amount), in order |
+//!
+//! ```
+//! use paystate::{Currency, Money, Payment, Timestamp, snapshot};
+//!
+//! let p: Payment = Payment::new(Money::from_minor(9999, Currency::CNY), Timestamp::from_secs(1))?;
+//! let mut buf = [0u8; snapshot::MAX_SIZE];
+//! let bytes = snapshot::encode(&p, &mut buf)?;
+//! let back: Payment = snapshot::decode(bytes)?;
+//! assert_eq!(back, p);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::Currency;
+use crate::payment::{EventEntry, InvariantError, LateSuccess, Parts, Payment, Status};
+use crate::time::Timestamp;
+
+/// The format version this crate writes, and the only one it reads.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// A buffer of this many bytes holds the snapshot of any payment with the default capacities.
+pub const MAX_SIZE: usize = max_size(8, 16);
+
+/// The largest snapshot of a payment remembering `events` events and `refunds` refunds.
+pub const fn max_size(events: usize, refunds: usize) -> usize {
+    // version byte; amount, 3 timestamps and paid/refunded as 10-byte varints; currency (3),
+    // version (5), policy and status (1 each), option tag (1), two sequence lengths (≤ 3 each),
+    // then the entries: 24 bytes per event, 8 + 10 per refund.
+    1 + 10 * 6 + 3 + 5 + 1 + 1 + 1 + 3 + 3 + events * 24 + refunds * 18
+}
+
+/// Why a snapshot could not be written or read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The buffer is too small to hold the snapshot.
+    BufferTooSmall,
+    /// No bytes at all.
+    Empty,
+    /// The version byte is not [`FORMAT_VERSION`].
+    UnknownVersion(u8),
+    /// The bytes are not a well-formed snapshot (truncated, bad varint, bad tag, unknown
+    /// currency or status, more entries than the payment's capacity).
+    Malformed,
+    /// Bytes left over after the snapshot.
+    TrailingBytes,
+    /// Well-formed, but describes a payment no sequence of inputs can reach.
+    Invariant(InvariantError),
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::BufferTooSmall => f.write_str("buffer too small for the snapshot"),
+            SnapshotError::Empty => f.write_str("empty snapshot"),
+            SnapshotError::UnknownVersion(v) => write!(f, "unknown snapshot format version {v}"),
+            SnapshotError::Malformed => f.write_str("malformed snapshot"),
+            SnapshotError::TrailingBytes => f.write_str("trailing bytes after the snapshot"),
+            SnapshotError::Invariant(e) => write!(f, "snapshot breaks an invariant: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SnapshotError {}
+
+#[derive(Serialize)]
+struct WireOut<'a, I: Serialize> {
+    amount: u64,
+    currency: u16,
+    created_at: u64,
+    expires_at: Option<u64>,
+    paid: u64,
+    refunded: u64,
+    version: u32,
+    policy: u8,
+    status: u8,
+    events: I,
+    refunds: &'a [([u8; 8], u64)],
+}
+
+#[derive(Deserialize)]
+struct WireIn<const E: usize, const R: usize> {
+    amount: u64,
+    currency: u16,
+    created_at: u64,
+    expires_at: Option<u64>,
+    paid: u64,
+    refunded: u64,
+    version: u32,
+    policy: u8,
+    status: u8,
+    events: heapless::Vec<EventEntry, E>,
+    refunds: heapless::Vec<([u8; 8], u64), R>,
+}
+
+/// Writes the snapshot of `payment` into `buf` and returns the bytes written.
+/// [`max_size`] bytes always suffice.
+pub fn encode<'b, const E: usize, const R: usize>(
+    payment: &Payment<E, R>,
+    buf: &'b mut [u8],
+) -> Result<&'b mut [u8], SnapshotError> {
+    let (first, rest) = buf.split_first_mut().ok_or(SnapshotError::BufferTooSmall)?;
+    *first = FORMAT_VERSION;
+    let events: heapless::Vec<EventEntry, E> = payment.applied_events().collect();
+    let wire = WireOut {
+        amount: payment.amount().minor_units(),
+        currency: payment.currency().numeric(),
+        created_at: payment.created_at().as_secs(),
+        expires_at: payment.expires_at().map(Timestamp::as_secs),
+        paid: payment.paid().minor_units(),
+        refunded: payment.refunded().minor_units(),
+        version: payment.version(),
+        policy: match payment.late_success() {
+            LateSuccess::Refund => 0,
+            LateSuccess::Accept => 1,
+        },
+        status: payment.status().to_u8(),
+        events: events.as_slice(),
+        refunds: payment.recorded_refunds(),
+    };
+    let used = postcard::to_slice(&wire, rest)
+        .map_err(|_| SnapshotError::BufferTooSmall)?
+        .len();
+    buf.get_mut(..used + 1).ok_or(SnapshotError::BufferTooSmall)
+}
+
+/// Reads a snapshot written by [`encode`]. Restoring emits nothing: the payment is exactly the
+/// one that was encoded.
+pub fn decode<const E: usize, const R: usize>(
+    bytes: &[u8],
+) -> Result<Payment<E, R>, SnapshotError> {
+    let (&version, rest) = bytes.split_first().ok_or(SnapshotError::Empty)?;
+    if version != FORMAT_VERSION {
+        return Err(SnapshotError::UnknownVersion(version));
+    }
+    let (wire, left): (WireIn<E, R>, &[u8]) =
+        postcard::take_from_bytes(rest).map_err(|_| SnapshotError::Malformed)?;
+    if !left.is_empty() {
+        return Err(SnapshotError::TrailingBytes);
+    }
+    let currency = Currency::from_numeric(wire.currency).map_err(|_| SnapshotError::Malformed)?;
+    let status = Status::from_u8(wire.status).ok_or(SnapshotError::Malformed)?;
+    let policy = match wire.policy {
+        0 => LateSuccess::Refund,
+        1 => LateSuccess::Accept,
+        _ => return Err(SnapshotError::Malformed),
+    };
+    Payment::from_parts(Parts {
+        amount: wire.amount,
+        currency,
+        created_at: Timestamp::from_secs(wire.created_at),
+        expires_at: wire.expires_at.map(Timestamp::from_secs),
+        paid: wire.paid,
+        refunded: wire.refunded,
+        version: wire.version,
+        policy,
+        status,
+        events: &wire.events,
+        refunds: &wire.refunds,
+    })
+    .map_err(SnapshotError::Invariant)
+}
