@@ -1,17 +1,7 @@
-//! The JSON-lines driver (DESIGN.md §7): replays an event log through the engine.
-//!
-//! ```text
-//! cargo run --example replay < events.jsonl
-//! ```
-//!
-//! One JSON object a line in, one JSON object a line out. It is how a person replays a
-//! production event log ("why did order 42 end up cancelled?"), how a fuzzer's crash is
-//! reproduced, and how tests in any language drive the engine. The format is a public
-//! interface: see DESIGN.md §7 and the README. Exit status 0 if every line was well-formed,
-//! else 2.
+//! The driver itself: one JSON line in, one JSON value out (DESIGN.md §7). Shared by the
+//! `replay` example and the transcript tests.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, Write};
 
 use paystate::{
     Currency, Effect, EventId, Input, LateSuccess, Money, Outcome, Payment, RefundId, Timestamp,
@@ -20,7 +10,7 @@ use paystate::{
 use serde_json::{Map, Value, json};
 
 /// A line that is not of the driver's shape: printed as `bad_input` with this detail.
-struct BadInput(String);
+pub struct BadInput(pub String);
 
 fn bad<T>(detail: impl Into<String>) -> Result<T, BadInput> {
     Err(BadInput(detail.into()))
@@ -125,12 +115,13 @@ fn other_than(c: Currency) -> Currency {
 }
 
 #[derive(Default)]
-struct Driver {
+pub struct Driver {
     payments: HashMap<String, Payment>,
 }
 
 impl Driver {
-    fn line(&mut self, line: &str) -> Result<Value, BadInput> {
+    /// Answers one input line; `Err` for a line that is not of the driver's shape.
+    pub fn line(&mut self, line: &str) -> Result<Value, BadInput> {
         let value: Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => return bad(format!("not JSON: {e}")),
@@ -282,38 +273,4 @@ fn build_input(
         }
         other => return bad(format!("unknown input type `{other}`")),
     })
-}
-
-fn main() {
-    let mut driver = Driver::default();
-    let stdin = io::stdin();
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let mut all_well_formed = true;
-    for line in stdin.lock().lines() {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                all_well_formed = false;
-                let v = json!({"outcome": "error", "error": "bad_input", "detail": format!("unreadable line: {e}")});
-                let _ = writeln!(out, "{v}");
-                break;
-            }
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v = match driver.line(&line) {
-            Ok(v) => v,
-            Err(BadInput(detail)) => {
-                all_well_formed = false;
-                json!({"outcome": "error", "error": "bad_input", "detail": detail})
-            }
-        };
-        if writeln!(out, "{v}").is_err() {
-            std::process::exit(2);
-        }
-    }
-    let _ = out.flush();
-    std::process::exit(if all_well_formed { 0 } else { 2 });
 }
