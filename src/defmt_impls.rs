@@ -21,3 +21,17 @@ impl<const E: usize, const R: usize> defmt::Format for crate::Payment<E, R> {
         )
     }
 }
+
+#[cfg(feature = "rsa")]
+impl defmt::Format for crate::signature::Rsa2PublicKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Rsa2PublicKey({=u32} bits)", self.bits())
+    }
+}
+
+#[cfg(feature = "rsa")]
+impl defmt::Format for crate::signature::Rsa2PrivateKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Rsa2PrivateKey({=u32} bits)", self.bits())
+    }
+}
