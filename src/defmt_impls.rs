@@ -21,3 +21,9 @@ impl<const E: usize, const R: usize> defmt::Format for crate::Payment<E, R> {
         )
     }
 }
+
+impl defmt::Format for crate::table::OrderId {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=[u8]:a}", self.as_bytes())
+    }
+}

@@ -50,6 +50,7 @@ extern crate std;
 
 pub mod money;
 pub mod payment;
+pub mod table;
 pub mod time;
 
 #[cfg(feature = "defmt")]
@@ -63,4 +64,5 @@ pub use payment::input::{Command, EventId, IdError, Input, InputKind, MAX_ID_LEN
 pub use payment::{
     CreateError, Effect, Effects, InvariantError, LateSuccess, Outcome, Payment, Rejection, Status,
 };
+pub use table::{OrderId, PaymentTable, TableError};
 pub use time::Timestamp;
