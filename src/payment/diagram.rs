@@ -78,21 +78,34 @@ pub fn for_each_edge(mut f: impl FnMut(Edge)) {
                             transition::decide(&state, &cmd)
                         }
                     };
-                    let Decision::Apply(change) = decision else { continue };
-                    if change.status == from {
+                    let Decision::Apply(change) = decision else {
+                        continue;
+                    };
+                    // Partial refunds keep the status: not an edge. A late capture keeps it too,
+                    // but its refund_required effect is the point, so it is drawn.
+                    if change.status == from && change.effect.is_none() {
                         continue;
                     }
-                    let when = match (kind, from) {
-                        (InputKind::Succeed, Status::Failed) => Some("policy accept"),
-                        (InputKind::Refund, _) => Some("rest refunded"),
-                        (InputKind::Tick, _) => Some("deadline passed"),
+                    let when = match (kind, from, change.status) {
+                        (InputKind::Succeed, Status::Failed, Status::Succeeded) => {
+                            Some("policy accept")
+                        }
+                        (InputKind::Succeed, Status::Failed, _) => Some("policy refund"),
+                        (InputKind::Refund, _, _) => Some("rest refunded"),
+                        (InputKind::Tick, _, _) => Some("deadline passed"),
                         _ => None,
                     };
                     let effect = change.effect.map(|e| match e {
                         Effect::CloseTrade => "close_trade",
                         Effect::RefundRequired(_) => "refund_required",
                     });
-                    let edge = Edge { from, to: change.status, input: kind, when, effect };
+                    let edge = Edge {
+                        from,
+                        to: change.status,
+                        input: kind,
+                        when,
+                        effect,
+                    };
                     if !seen.contains(&edge) && seen.push(edge).is_ok() {
                         f(edge);
                     }
@@ -113,7 +126,13 @@ pub fn write_mermaid(w: &mut impl fmt::Write) -> fmt::Result {
             return;
         }
         result = (|| {
-            write!(w, "    {} --> {}: {}", e.from.name(), e.to.name(), e.input.name())?;
+            write!(
+                w,
+                "    {} --> {}: {}",
+                e.from.name(),
+                e.to.name(),
+                e.input.name()
+            )?;
             if let Some(when) = e.when {
                 write!(w, " [{when}]")?;
             }
