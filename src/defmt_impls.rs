@@ -27,3 +27,17 @@ impl defmt::Format for crate::table::OrderId {
         defmt::write!(f, "{=[u8]:a}", self.as_bytes())
     }
 }
+
+#[cfg(feature = "rsa")]
+impl defmt::Format for crate::signature::Rsa2PublicKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Rsa2PublicKey({=u32} bits)", self.bits())
+    }
+}
+
+#[cfg(feature = "rsa")]
+impl defmt::Format for crate::signature::Rsa2PrivateKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Rsa2PrivateKey({=u32} bits)", self.bits())
+    }
+}

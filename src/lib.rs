@@ -48,8 +48,10 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod alipay;
 pub mod money;
 pub mod payment;
+pub mod signature;
 pub mod table;
 pub mod time;
 
