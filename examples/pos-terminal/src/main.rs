@@ -298,7 +298,7 @@ impl Terminal {
                 Said(&outcome),
                 State(p)
             );
-            match persist(world, journal, out, i, id, p) {
+            match persist(world, journal, out, i, id.as_bytes(), p) {
                 Ok(()) => effects(out, id, &outcome),
                 Err(PowerLost) => lost = true,
             }
@@ -340,8 +340,7 @@ impl Terminal {
                             Clock(step.at + window),
                             State(p)
                         );
-                        let p = p.clone();
-                        self.persisted(world, out, i, order, &p)?;
+                        self.persisted(world, out, i, order)?;
                     }
                     Err(TableError::Full { capacity }) => say!(
                         out,
@@ -443,8 +442,7 @@ impl Terminal {
         };
         say!(out, "{line}: {} -> {}", Said(&outcome), State(p));
         if let Outcome::Applied(_) = outcome {
-            let p = p.clone();
-            self.persisted(world, out, i, order, &p)?;
+            self.persisted(world, out, i, order)?;
             if let Ok(id) = OrderId::new(order.as_bytes()) {
                 effects(out, &id, &outcome);
             }
@@ -458,10 +456,10 @@ impl Terminal {
         out: Out,
         i: usize,
         order: &str,
-        p: &Payment,
     ) -> Result<(), PowerLost> {
-        match OrderId::new(order.as_bytes()) {
-            Ok(id) => persist(world, &mut self.journal, out, i, &id, p),
+        let Terminal { table, journal, .. } = self;
+        match table.get(order.as_bytes()) {
+            Ok(p) => persist(world, journal, out, i, order.as_bytes(), p),
             Err(_) => Ok(()),
         }
     }
@@ -618,7 +616,7 @@ fn persist(
     journal: &mut Journal,
     out: Out,
     i: usize,
-    id: &OrderId,
+    order_id: &[u8],
     p: &Payment,
 ) -> Result<(), PowerLost> {
     let mut buf = [0u8; snapshot::MAX_SIZE];
@@ -631,7 +629,7 @@ fn persist(
     };
     let cut = world.power_cut == PowerCut::Armed;
     let position = u32::try_from(i).unwrap_or(u32::MAX);
-    match journal.append(world.sector, position, id.as_bytes(), bytes, cut) {
+    match journal.append(world.sector, position, order_id, bytes, cut) {
         Ok((at, len)) => {
             say!(out, "       flash: record at 0x{at:03x}, {len} bytes");
             Ok(())

@@ -16,8 +16,8 @@ pub enum AnswerError {
     /// The answer is not a well-formed signed response of the method asked (truncated,
     /// unbalanced, no `sign`).
     Malformed,
-    /// The RSA2 signature does not match the content: forged or altered.
-    BadSignature,
+    /// The RSA2 signature does not verify: forged or altered (the reason's code).
+    BadSignature(&'static str),
     /// A field the terminal needs is missing or not a plain string.
     Field(&'static str, Option<JsonError>),
 }
@@ -26,7 +26,9 @@ impl fmt::Display for AnswerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AnswerError::Malformed => f.write_str("malformed or truncated response"),
-            AnswerError::BadSignature => f.write_str("RSA2 signature does not match: forged"),
+            AnswerError::BadSignature(code) => {
+                write!(f, "RSA2 signature refused ({code}): forged or altered")
+            }
             AnswerError::Field(name, None) => write!(f, "field {name} missing"),
             AnswerError::Field(name, Some(e)) => write!(f, "field {name} unreadable ({e:?})"),
         }
@@ -82,24 +84,22 @@ impl Verifier {
 
     /// Checks `raw`, an answer to `method`, and returns its content.
     pub fn receive<'a>(&self, raw: &'a str, method: &str) -> Result<Content<'a>, AnswerError> {
+        let (text, sign) = signed_parts(raw, method)?;
         #[cfg(feature = "rsa")]
-        let text = paystate::alipay::response::verify_response(raw, method, &self.key).map_err(
-            |e| match e {
-                _ => AnswerError::BadSignature,
-            },
-        )?;
+        self.key
+            .verify_base64(text.as_bytes(), sign)
+            .map_err(|e| AnswerError::BadSignature(e.code()))?;
         #[cfg(not(feature = "rsa"))]
-        let text = unverified_content(raw, method)?;
+        let _ = sign;
         // The content must be a well-formed object before any field is trusted.
         json::member(text, "code").map_err(|_| AnswerError::Malformed)?;
         Ok(Content { text })
     }
 }
 
-/// The `<method>_response` value of `raw`, without checking the signature (the build without
-/// the `rsa` feature measures the engine alone).
-#[cfg(not(feature = "rsa"))]
-fn unverified_content<'a>(raw: &'a str, method: &str) -> Result<&'a str, AnswerError> {
+/// The exact text of the `<method>_response` value of `raw` (what Alipay signs) and the
+/// `sign` string beside it.
+fn signed_parts<'a>(raw: &'a str, method: &str) -> Result<(&'a str, &'a str), AnswerError> {
     let mut key: heapless::String<64> = heapless::String::new();
     for part in method.split('.') {
         if !key.is_empty() {
@@ -109,11 +109,13 @@ fn unverified_content<'a>(raw: &'a str, method: &str) -> Result<&'a str, AnswerE
     }
     key.push_str("_response")
         .map_err(|_| AnswerError::Malformed)?;
-    match json::member(raw, &key) {
-        Ok(Some(text)) => {
-            json::member(raw, "sign").map_err(|_| AnswerError::Malformed)?;
-            Ok(text)
-        }
-        _ => Err(AnswerError::Malformed),
-    }
+    let text = match json::member(raw, &key) {
+        Ok(Some(text)) => text,
+        _ => return Err(AnswerError::Malformed),
+    };
+    let sign = match json::field(raw, "sign") {
+        Ok(Some(sign)) => sign,
+        _ => return Err(AnswerError::Malformed),
+    };
+    Ok((text, sign))
 }
