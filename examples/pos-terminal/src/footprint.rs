@@ -42,13 +42,8 @@ pub fn report() {
     #[cfg(not(feature = "rsa"))]
     let (heap_peak, heap_size) = (0usize, 0usize);
     let sector = crate::flash::SECTOR_SIZE;
-    let _ = heprintln!(
-        "footprint: static RAM {statics} bytes (.data + .bss, including the {heap_size}-byte heap arena and the {sector}-byte simulated flash sector)"
-    );
-    let _ = heprintln!("footprint: heap peak {heap_peak} of {heap_size} bytes");
-    let _ = heprintln!("footprint: stack peak {stack} bytes");
-    let _ = heprintln!(
-        "footprint: RAM in use {} bytes (static without the simulated flash + stack peak), budget 49152",
-        statics - sector + stack
+    // One line of key=value pairs, read by footprint.sh.
+    heprintln!(
+        "footprint: static_ram={statics} heap_arena={heap_size} flash_sector={sector} heap_peak={heap_peak} stack_peak={stack}"
     );
 }

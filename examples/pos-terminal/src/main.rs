@@ -51,7 +51,7 @@ type Line = heapless::String<256>;
 macro_rules! say {
     ($out:expr, $($arg:tt)*) => {
         if !$out.quiet {
-            let _ = hprintln!($($arg)*);
+            hprintln!($($arg)*);
         }
     };
 }
@@ -79,6 +79,7 @@ enum PowerCut {
 struct World {
     sector: &'static mut Sector,
     power_cut: PowerCut,
+    out: Out,
 }
 
 /// The power failed: everything in RAM is gone.
@@ -164,13 +165,15 @@ fn main() -> ! {
     let mut world = World {
         sector,
         power_cut: PowerCut::Ready,
+        out,
     };
-    let shift = run_shift(&mut world, out);
+    let shift = run_shift(&mut world);
 
     // The same shift again, uninterrupted, on a freshly erased sector.
     world.sector.erase();
     world.power_cut = PowerCut::Disabled;
-    let reference = run_shift(&mut world, Out { quiet: true });
+    world.out = Out { quiet: true };
+    let reference = run_shift(&mut world);
     let same = shift == reference;
     say!(
         out,
@@ -194,11 +197,12 @@ fn main() -> ! {
 }
 
 /// Runs the whole shift, rebooting after every power failure, and returns the final table.
-fn run_shift(world: &mut World, out: Out) -> Table {
+fn run_shift(world: &mut World) -> Table {
+    let out = world.out;
     let mut boot = 1u32;
     loop {
-        let (mut terminal, resume) = Terminal::boot(world, out, boot);
-        match terminal.run(world, out, resume) {
+        let (mut terminal, resume) = Terminal::boot(world, boot);
+        match terminal.run(world, resume) {
             Ok(()) => {
                 say!(out, "end of shift: {} payments", terminal.table.len());
                 for (id, p) in terminal.table.iter() {
@@ -217,7 +221,8 @@ fn run_shift(world: &mut World, out: Out) -> Table {
 
 impl Terminal {
     /// Starts from the flash alone: restores every payment and finds where the shift stood.
-    fn boot(world: &mut World, out: Out, boot: u32) -> (Terminal, usize) {
+    fn boot(world: &mut World, boot: u32) -> (Terminal, usize) {
+        let out = world.out;
         let verifier = match Verifier::new() {
             Ok(v) => v,
             Err(_) => fail("the pinned Alipay public key does not parse"),
@@ -235,7 +240,7 @@ impl Terminal {
                 match entry {
                     Entry::Record(r) => {
                         records += 1;
-                        resume = resume.max(r.position as usize + 1);
+                        resume = resume.max(r.position as usize);
                         restore(&mut table, out, r.offset, r.order_id, r.snapshot);
                     }
                     Entry::Damaged(d) => say!(
@@ -248,7 +253,7 @@ impl Terminal {
             }
             say!(
                 out,
-                "boot {boot}: restored {} payments from {records} records; resuming the shift at step {resume:02}",
+                "boot {boot}: restored {} payments from {records} records; the last persisted step was {resume:02}",
                 table.len()
             );
             for (id, p) in table.iter() {
@@ -266,12 +271,14 @@ impl Terminal {
         )
     }
 
-    /// Plays the shift from step `from`.
-    fn run(&mut self, world: &mut World, out: Out, from: usize) -> Result<(), PowerLost> {
-        for (i, step) in SHIFT.iter().enumerate().skip(from) {
+    /// Plays the shift after step number `done` (steps are numbered from 1; a record holds
+    /// the number of the step whose outcome it persists).
+    fn run(&mut self, world: &mut World, done: usize) -> Result<(), PowerLost> {
+        for (i, step) in SHIFT.iter().enumerate().skip(done) {
+            let i = i + 1;
             let now = Timestamp::from_secs(SHIFT_START + step.at);
-            self.deadlines(world, out, i, step, now)?;
-            self.step(world, out, i, step, now)?;
+            self.deadlines(world, i, step, now)?;
+            self.step(world, i, step, now)?;
         }
         Ok(())
     }
@@ -280,11 +287,11 @@ impl Terminal {
     fn deadlines(
         &mut self,
         world: &mut World,
-        out: Out,
         i: usize,
         step: &Step,
         now: Timestamp,
     ) -> Result<(), PowerLost> {
+        let out = world.out;
         let Terminal { table, journal, .. } = self;
         let mut lost = false;
         table.tick_due(now, |id, p, outcome| {
@@ -298,7 +305,7 @@ impl Terminal {
                 Said(&outcome),
                 State(p)
             );
-            match persist(world, journal, out, i, id.as_bytes(), p) {
+            match persist(world, journal, i, id.as_bytes(), p) {
                 Ok(()) => effects(out, id, &outcome),
                 Err(PowerLost) => lost = true,
             }
@@ -309,11 +316,11 @@ impl Terminal {
     fn step(
         &mut self,
         world: &mut World,
-        out: Out,
         i: usize,
         step: &Step,
         now: Timestamp,
     ) -> Result<(), PowerLost> {
+        let out = world.out;
         let at = Clock(step.at);
         let order = step.order;
         match step.action {
@@ -340,7 +347,7 @@ impl Terminal {
                             Clock(step.at + window),
                             State(p)
                         );
-                        self.persisted(world, out, i, order)?;
+                        self.persisted(world, i, order)?;
                     }
                     Err(TableError::Full { capacity }) => say!(
                         out,
@@ -358,9 +365,7 @@ impl Terminal {
                 let mut id: heapless::String<64> = heapless::String::new();
                 let _ = write!(id, "scan:{order}");
                 match EventId::new(id.as_bytes()) {
-                    Ok(event) => {
-                        self.feed(world, out, i, order, line, &Input::initiate(event), now)?
-                    }
+                    Ok(event) => self.feed(world, i, order, line, &Input::initiate(event), now)?,
                     Err(e) => say!(out, "{line}: refused: event id {e}"),
                 }
             }
@@ -376,9 +381,7 @@ impl Terminal {
                 };
                 let _ = write!(line, " ({})", Verifier::CHECK);
                 match self.meaning(order, method, &content, &mut line) {
-                    Ok(Meaning::Input(input)) => {
-                        self.feed(world, out, i, order, line, &input, now)?
-                    }
+                    Ok(Meaning::Input(input)) => self.feed(world, i, order, line, &input, now)?,
                     Ok(Meaning::Nothing) => say!(out, "{line}"),
                     Err(e) => say!(out, "{line}: refused: {e}"),
                 }
@@ -396,7 +399,7 @@ impl Terminal {
                 let mut line = Line::new();
                 let _ = write!(line, "       answer {file}");
                 match self.refund(order, request, amount, raw, &mut line) {
-                    Ok(input) => self.feed(world, out, i, order, line, &input, now)?,
+                    Ok(input) => self.feed(world, i, order, line, &input, now)?,
                     Err(e) => say!(out, "{line}: refused: {e}"),
                 }
             }
@@ -423,13 +426,13 @@ impl Terminal {
     fn feed(
         &mut self,
         world: &mut World,
-        out: Out,
         i: usize,
         order: &str,
         line: Line,
         input: &Input,
         now: Timestamp,
     ) -> Result<(), PowerLost> {
+        let out = world.out;
         let outcome = match self.table.apply(order.as_bytes(), input, now) {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -442,7 +445,7 @@ impl Terminal {
         };
         say!(out, "{line}: {} -> {}", Said(&outcome), State(p));
         if let Outcome::Applied(_) = outcome {
-            self.persisted(world, out, i, order)?;
+            self.persisted(world, i, order)?;
             if let Ok(id) = OrderId::new(order.as_bytes()) {
                 effects(out, &id, &outcome);
             }
@@ -450,16 +453,11 @@ impl Terminal {
         Ok(())
     }
 
-    fn persisted(
-        &mut self,
-        world: &mut World,
-        out: Out,
-        i: usize,
-        order: &str,
-    ) -> Result<(), PowerLost> {
+    /// Persists the payment of `order` after an applied outcome.
+    fn persisted(&mut self, world: &mut World, i: usize, order: &str) -> Result<(), PowerLost> {
         let Terminal { table, journal, .. } = self;
         match table.get(order.as_bytes()) {
-            Ok(p) => persist(world, journal, out, i, order.as_bytes(), p),
+            Ok(p) => persist(world, journal, i, order.as_bytes(), p),
             Err(_) => Ok(()),
         }
     }
@@ -614,11 +612,11 @@ fn restore(table: &mut Table, out: Out, offset: usize, order_id: &[u8], bytes: &
 fn persist(
     world: &mut World,
     journal: &mut Journal,
-    out: Out,
     i: usize,
     order_id: &[u8],
     p: &Payment,
 ) -> Result<(), PowerLost> {
+    let out = world.out;
     let mut buf = [0u8; snapshot::MAX_SIZE];
     let bytes = match snapshot::encode(p, &mut buf) {
         Ok(bytes) => bytes,
@@ -675,7 +673,7 @@ fn effects(out: Out, id: &OrderId, outcome: &Outcome) {
 
 /// Stops the firmware with a failure status.
 fn fail(why: &str) -> ! {
-    let _ = heprintln!("fatal: {why}");
+    heprintln!("fatal: {why}");
     debug::exit(debug::EXIT_FAILURE);
     loop {
         cortex_m::asm::wfi();
@@ -684,7 +682,7 @@ fn fail(why: &str) -> ! {
 
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    let _ = heprintln!("hard fault at pc {:#010x}", frame.pc());
+    heprintln!("hard fault at pc {:#010x}", frame.pc());
     debug::exit(debug::EXIT_FAILURE);
     loop {
         cortex_m::asm::wfi();

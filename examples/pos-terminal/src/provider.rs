@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use paystate::alipay::response::{self, ResponseError, ResponseKind};
+
 use crate::json::{self, JsonError};
 
 /// The verified (or, without the `rsa` feature, merely extracted) business content of one
@@ -13,11 +15,10 @@ pub struct Content<'a> {
 /// Why an answer was refused before it reached the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnswerError {
-    /// The answer is not a well-formed signed response of the method asked (truncated,
-    /// unbalanced, no `sign`).
-    Malformed,
-    /// The RSA2 signature does not verify: forged or altered (the reason's code).
-    BadSignature(&'static str),
+    /// Not a signed response of the method asked, or its signature fails (the crate's check).
+    Response(ResponseError),
+    /// A signed `error_response`: the gateway refused the request.
+    Gateway,
     /// A field the terminal needs is missing or not a plain string.
     Field(&'static str, Option<JsonError>),
 }
@@ -25,10 +26,15 @@ pub enum AnswerError {
 impl fmt::Display for AnswerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AnswerError::Malformed => f.write_str("malformed or truncated response"),
-            AnswerError::BadSignature(code) => {
-                write!(f, "RSA2 signature refused ({code}): forged or altered")
+            AnswerError::Response(ResponseError::Signature(e)) => {
+                write!(
+                    f,
+                    "RSA2 signature refused ({}): forged or altered",
+                    e.code()
+                )
             }
+            AnswerError::Response(e) => write!(f, "{} ({e})", e.code()),
+            AnswerError::Gateway => f.write_str("the gateway refused the request"),
             AnswerError::Field(name, None) => write!(f, "field {name} missing"),
             AnswerError::Field(name, Some(e)) => write!(f, "field {name} unreadable ({e:?})"),
         }
@@ -82,40 +88,19 @@ impl Verifier {
         "RSA2 not checked"
     };
 
-    /// Checks `raw`, an answer to `method`, and returns its content.
+    /// Checks `raw`, an answer to `method`, and returns its signed content.
     pub fn receive<'a>(&self, raw: &'a str, method: &str) -> Result<Content<'a>, AnswerError> {
-        let (text, sign) = signed_parts(raw, method)?;
         #[cfg(feature = "rsa")]
-        self.key
-            .verify_base64(text.as_bytes(), sign)
-            .map_err(|e| AnswerError::BadSignature(e.code()))?;
+        let signed = response::verify_response(raw, method, &self.key);
+        // The build without RSA measures the engine alone: it finds the content, unchecked.
         #[cfg(not(feature = "rsa"))]
-        let _ = sign;
-        // The content must be a well-formed object before any field is trusted.
-        json::member(text, "code").map_err(|_| AnswerError::Malformed)?;
-        Ok(Content { text })
-    }
-}
-
-/// The exact text of the `<method>_response` value of `raw` (what Alipay signs) and the
-/// `sign` string beside it.
-fn signed_parts<'a>(raw: &'a str, method: &str) -> Result<(&'a str, &'a str), AnswerError> {
-    let mut key: heapless::String<64> = heapless::String::new();
-    for part in method.split('.') {
-        if !key.is_empty() {
-            key.push('_').map_err(|_| AnswerError::Malformed)?;
+        let signed = response::signed_response(raw, method);
+        let signed = signed.map_err(AnswerError::Response)?;
+        if signed.kind != ResponseKind::Method {
+            return Err(AnswerError::Gateway);
         }
-        key.push_str(part).map_err(|_| AnswerError::Malformed)?;
+        Ok(Content {
+            text: signed.content,
+        })
     }
-    key.push_str("_response")
-        .map_err(|_| AnswerError::Malformed)?;
-    let text = match json::member(raw, &key) {
-        Ok(Some(text)) => text,
-        _ => return Err(AnswerError::Malformed),
-    };
-    let sign = match json::field(raw, "sign") {
-        Ok(Some(sign)) => sign,
-        _ => return Err(AnswerError::Malformed),
-    };
-    Ok((text, sign))
 }
