@@ -124,7 +124,7 @@ ANSWERS = {
     "t1-0004-query-success.json": query("T1-0004", "45.50", 4, "TRADE_SUCCESS"),
     "t1-0004-refund-full.json": refund("T1-0004", 4, "45.50", "10:03:00"),
     "t1-0005-pay-success.json": pay_success("T1-0005", "199.00", 5, "10:01:46"),
-    "t1-0005-refund-partial.json": refund("T1-0005", 5, "50.00", "10:03:20"),
+    "t1-0005-refund-partial.json": refund("T1-0005", 5, "50.00", "10:02:50"),
     "t1-0006-pay-inprocess.json": pay_inprocess("T1-0006", "66.00", 6),
     "t1-0006-query-success.json": query("T1-0006", "66.00", 6, "TRADE_SUCCESS"),
 }

@@ -71,6 +71,8 @@ enum PowerCut {
     Ready,
     /// The next flash write is cut halfway.
     Armed,
+    /// The flash write with this number (counted from 1 over the whole run) is cut halfway.
+    AtWrite(u32),
     /// It happened.
     Done,
 }
@@ -79,6 +81,8 @@ enum PowerCut {
 struct World {
     sector: &'static mut Sector,
     power_cut: PowerCut,
+    /// Flash writes started so far in this run.
+    writes: u32,
     out: Out,
 }
 
@@ -164,17 +168,17 @@ fn main() -> ! {
 
     let mut world = World {
         sector,
-        power_cut: PowerCut::Ready,
-        out,
+        power_cut: PowerCut::Disabled,
+        writes: 0,
+        out: Out { quiet: true },
     };
-    let shift = run_shift(&mut world);
+    // First, quietly, the shift without a power failure: the reference end state.
+    let reference = replay(&mut world, PowerCut::Disabled);
+    let writes = world.writes;
 
-    // The same shift again, uninterrupted, on a freshly erased sector.
-    world.sector.erase();
-    world.power_cut = PowerCut::Disabled;
-    world.out = Out { quiet: true };
-    let reference = run_shift(&mut world);
-    let same = shift == reference;
+    // The shift of the transcript, with the power failing once.
+    world.out = out;
+    let same = shift_ends_as(&mut world, &reference);
     say!(
         out,
         "check: the shift with the power failure ends as the uninterrupted one: {}",
@@ -184,8 +188,18 @@ fn main() -> ! {
             "NO"
         }
     );
+    // And once more for every flash write of the shift, with the power failing halfway
+    // through that write.
+    world.out = Out { quiet: true };
+    let identical = (1..=writes)
+        .filter(|&n| cut_at_write_ends_as(&mut world, n, &reference))
+        .count();
+    say!(
+        out,
+        "check: the power failing in the middle of any one of the shift's {writes} flash writes: {identical} of {writes} end states identical to the uninterrupted run"
+    );
     footprint::report();
-    if same {
+    if same && identical == writes as usize {
         say!(out, "shift complete");
         debug::exit(debug::EXIT_SUCCESS);
     } else {
@@ -194,6 +208,29 @@ fn main() -> ! {
     loop {
         cortex_m::asm::wfi();
     }
+}
+
+/// Erases the flash and runs the shift (quietly) with this power failure.
+fn replay(world: &mut World, power_cut: PowerCut) -> Table {
+    world.sector.erase();
+    world.power_cut = power_cut;
+    world.writes = 0;
+    run_shift(world)
+}
+
+/// Runs the shift of the transcript (the power fails where the script says) and tells
+/// whether it ends as `reference`. Not inlined, so its table is on the stack only meanwhile.
+#[inline(never)]
+fn shift_ends_as(world: &mut World, reference: &Table) -> bool {
+    let end = replay(world, PowerCut::Ready);
+    world.power_cut == PowerCut::Done && end == *reference
+}
+
+/// Whether the shift with the power failing during flash write `n` ends as `reference`.
+#[inline(never)]
+fn cut_at_write_ends_as(world: &mut World, n: u32, reference: &Table) -> bool {
+    let end = replay(world, PowerCut::AtWrite(n));
+    world.power_cut == PowerCut::Done && end == *reference
 }
 
 /// Runs the whole shift, rebooting after every power failure, and returns the final table.
@@ -253,7 +290,7 @@ impl Terminal {
             }
             say!(
                 out,
-                "boot {boot}: restored {} payments from {records} records; the last persisted step was {resume:02}",
+                "boot {boot}: restored {} payments from {records} records; the last persisted step was {resume:02}, the shift resumes there",
                 table.len()
             );
             for (id, p) in table.iter() {
@@ -271,10 +308,12 @@ impl Terminal {
         )
     }
 
-    /// Plays the shift after step number `done` (steps are numbered from 1; a record holds
-    /// the number of the step whose outcome it persists).
-    fn run(&mut self, world: &mut World, done: usize) -> Result<(), PowerLost> {
-        for (i, step) in SHIFT.iter().enumerate().skip(done) {
+    /// Plays the shift from step number `last` on (steps are numbered from 1; a record holds
+    /// the number of the step whose outcome it persists). Step `last` itself runs again: one
+    /// step can persist several records (deadlines, then its own outcome), and the power may
+    /// have failed between them. What was persisted answers `duplicate` or `ignored`.
+    fn run(&mut self, world: &mut World, last: usize) -> Result<(), PowerLost> {
+        for (i, step) in SHIFT.iter().enumerate().skip(last.saturating_sub(1)) {
             let i = i + 1;
             let now = Timestamp::from_secs(SHIFT_START + step.at);
             self.deadlines(world, i, step, now)?;
@@ -349,6 +388,15 @@ impl Terminal {
                         );
                         self.persisted(world, i, order)?;
                     }
+                    Err(TableError::DuplicateOrder) => {
+                        if let Ok(p) = self.table.get(order.as_bytes()) {
+                            say!(
+                                out,
+                                "[{i:02}] {at} {order} open {amount} CNY: already open (restored from flash) -> {}",
+                                State(p)
+                            );
+                        }
+                    }
                     Err(TableError::Full { capacity }) => say!(
                         out,
                         "[{i:02}] {at} {order} open {amount} CNY: refused: the payment table is full ({capacity} open payments); the customer goes to another till"
@@ -416,7 +464,7 @@ impl Terminal {
                     out,
                     "[{i:02}] {at} (test fixture: the power failure has happened)"
                 ),
-                PowerCut::Armed | PowerCut::Disabled => {}
+                PowerCut::Armed | PowerCut::AtWrite(_) | PowerCut::Disabled => {}
             },
         }
         Ok(())
@@ -625,7 +673,12 @@ fn persist(
             return Ok(());
         }
     };
-    let cut = world.power_cut == PowerCut::Armed;
+    world.writes = world.writes.saturating_add(1);
+    let cut = match world.power_cut {
+        PowerCut::Armed => true,
+        PowerCut::AtWrite(n) => n == world.writes,
+        _ => false,
+    };
     let position = u32::try_from(i).unwrap_or(u32::MAX);
     match journal.append(world.sector, position, order_id, bytes, cut) {
         Ok((at, len)) => {

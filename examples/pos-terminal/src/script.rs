@@ -178,8 +178,14 @@ pub static SHIFT: &[Step] = &[
         "T1-0003",
         answer!("alipay.trade.close", "t1-0003-close-ok.json"),
     ),
-    // T1-0004's deadline passes, but Alipay refuses the close: the customer has paid.
-    step(170, "", Action::Wait),
+    // T1-0004's deadline passes while T1-0005's customer brings one item back: one step, two
+    // records (the deadline's, then the partial refund's).
+    step(
+        170,
+        "T1-0005",
+        refund!("T1-0005-R1", "50.00", "t1-0005-refund-partial.json"),
+    ),
+    // Alipay refuses to close T1-0004: the customer has paid meanwhile.
     step(
         172,
         "T1-0004",
@@ -195,12 +201,6 @@ pub static SHIFT: &[Step] = &[
         180,
         "T1-0004",
         refund!("T1-0004-R1", "45.50", "t1-0004-refund-full.json"),
-    ),
-    // T1-0005's customer brings one item back: a partial refund.
-    step(
-        200,
-        "T1-0005",
-        refund!("T1-0005-R1", "50.00", "t1-0005-refund-partial.json"),
     ),
     // A forged and a truncated answer before the genuine one.
     step(
