@@ -41,3 +41,29 @@ impl defmt::Format for crate::signature::Rsa2PrivateKey {
         defmt::write!(f, "Rsa2PrivateKey({=u32} bits)", self.bits())
     }
 }
+
+impl<const N: usize> defmt::Format for crate::guard::ReplayGuard<N> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "ReplayGuard {{ capacity: {=usize}, len: {=usize}, tolerance: {=u64}, floor: {} }}",
+            N,
+            self.len(),
+            self.tolerance(),
+            self.floor()
+        )
+    }
+}
+
+impl<const N: usize, O: Clone> defmt::Format for crate::guard::IdempotencyStore<N, O> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "IdempotencyStore {{ capacity: {=usize}, len: {=usize}, retention: {=u64}, floor: {} }}",
+            N,
+            self.len(),
+            self.retention(),
+            self.floor()
+        )
+    }
+}
