@@ -105,7 +105,7 @@ fn decode_base64_lax_whitespace(text: &str) -> Result<Vec<u8>, KeyError> {
     if compact.is_empty() {
         return Err(KeyError::Empty);
     }
-    let mut out = alloc::vec![0u8; compact.len() / 4 * 3 + 3];
+    let mut out = alloc::vec![0u8; (compact.len() / 4).saturating_mul(3).saturating_add(3)];
     let len = Base64::decode(&compact, &mut out)
         .map_err(|_| KeyError::InvalidBase64)?
         .len();
@@ -114,10 +114,14 @@ fn decode_base64_lax_whitespace(text: &str) -> Result<Vec<u8>, KeyError> {
 }
 
 /// One PEM block: its label and its decoded body. Lax about layout (line width, CRLF,
-/// indentation, text after the END line is refused).
+/// indentation, explanatory text before the block as RFC 7468 allows); anything after the
+/// END line is refused (a second block would be silently ignored otherwise).
 fn decode_pem(text: &str) -> Result<(&str, Vec<u8>), KeyError> {
-    let text = text.trim();
+    let begin = text.find("-----BEGIN ").ok_or(KeyError::InvalidPem)?;
     let rest = text
+        .get(begin..)
+        .unwrap_or_default()
+        .trim_end()
         .strip_prefix("-----BEGIN ")
         .ok_or(KeyError::InvalidPem)?;
     let (label, rest) = rest.split_once("-----").ok_or(KeyError::InvalidPem)?;
@@ -134,7 +138,7 @@ fn decode_pem(text: &str) -> Result<(&str, Vec<u8>), KeyError> {
 }
 
 fn looks_like_pem(bytes: &[u8]) -> bool {
-    bytes.trim_ascii_start().starts_with(b"-----BEGIN")
+    bytes.windows(10).any(|w| w == b"-----BEGIN")
 }
 
 fn looks_like_der(bytes: &[u8]) -> bool {
@@ -180,24 +184,15 @@ impl Rsa2PublicKey {
         }
         let (label, der) = decode_pem(pem)?;
         match label {
-            "PUBLIC KEY" => Rsa2PublicKey::from_spki_only(&der),
-            "RSA PUBLIC KEY" => public_from_pkcs1(&der),
+            // Either structure under either label: mislabelled PKCS#1 keys are common, and
+            // the DER says unambiguously which one it is.
+            "PUBLIC KEY" | "RSA PUBLIC KEY" => Rsa2PublicKey::from_der(&der),
             "CERTIFICATE" => Err(KeyError::Certificate),
             "PRIVATE KEY" | "RSA PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" => {
                 Err(KeyError::PrivateKeyGiven)
             }
             _ => Err(KeyError::UnsupportedPemLabel),
         }
-    }
-
-    fn from_spki_only(der: &[u8]) -> Result<Rsa2PublicKey, KeyError> {
-        let spki = SubjectPublicKeyInfoRef::from_der(der).map_err(|_| KeyError::InvalidDer)?;
-        check_rsa_algorithm(&spki.algorithm)?;
-        public_from_pkcs1(
-            spki.subject_public_key
-                .as_bytes()
-                .ok_or(KeyError::InvalidDer)?,
-        )
     }
 
     /// Loads the bare base64 that Alipay's console shows ("支付宝公钥": a base64 SPKI, no PEM
