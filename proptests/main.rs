@@ -5,3 +5,4 @@
 mod alipay;
 mod engine;
 mod guards;
+mod table;

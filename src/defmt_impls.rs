@@ -22,6 +22,26 @@ impl<const E: usize, const R: usize> defmt::Format for crate::Payment<E, R> {
     }
 }
 
+impl defmt::Format for crate::table::OrderId {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=[u8]:a}", self.as_bytes())
+    }
+}
+
+#[cfg(feature = "rsa")]
+impl defmt::Format for crate::signature::Rsa2PublicKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Rsa2PublicKey({=u32} bits)", self.bits())
+    }
+}
+
+#[cfg(feature = "rsa")]
+impl defmt::Format for crate::signature::Rsa2PrivateKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Rsa2PrivateKey({=u32} bits)", self.bits())
+    }
+}
+
 impl<const N: usize> defmt::Format for crate::guard::ReplayGuard<N> {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
@@ -45,19 +65,5 @@ impl<const N: usize, O: Clone> defmt::Format for crate::guard::IdempotencyStore<
             self.retention(),
             self.floor()
         )
-    }
-}
-
-#[cfg(feature = "rsa")]
-impl defmt::Format for crate::signature::Rsa2PublicKey {
-    fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "Rsa2PublicKey({=u32} bits)", self.bits())
-    }
-}
-
-#[cfg(feature = "rsa")]
-impl defmt::Format for crate::signature::Rsa2PrivateKey {
-    fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "Rsa2PrivateKey({=u32} bits)", self.bits())
     }
 }

@@ -54,6 +54,7 @@ pub mod guard;
 pub mod money;
 pub mod payment;
 pub mod signature;
+pub mod table;
 pub mod time;
 
 #[cfg(feature = "defmt")]
@@ -67,6 +68,7 @@ pub use payment::input::{Command, EventId, IdError, Input, InputKind, MAX_ID_LEN
 pub use payment::{
     CreateError, Effect, Effects, InvariantError, LateSuccess, Outcome, Payment, Rejection, Status,
 };
+pub use table::{OrderId, PaymentTable, TableError};
 pub use time::Timestamp;
 
 /// The README's examples, compiled and run as doc tests.
