@@ -33,10 +33,14 @@
 //! - [`payment`]: the payment, its inputs, outcomes and effects; the transition table.
 //! - `snapshot` (feature `serde`): versioned postcard snapshots that re-check every invariant.
 //! - [`guard`]: the host-level replay guard and idempotent-command store, in fixed memory.
+//! - [`table`]: many payments keyed by order id, without a heap.
+//! - [`alipay`]: strict form decoding, signed content, notifications to inputs, responses.
+//! - `signature` (RSA parts behind feature `rsa`): RSA2 keys, verification and signing.
 //!
 //! ## Feature flags
 //!
 //! - `serde` (default): snapshots with serde + postcard.
+//! - `rsa` (default): RSA2 verification and signing (needs `alloc`).
 //! - `defmt`: `defmt::Format` on every public type, for firmware logs.
 //! - `alloc`: helpers that return owned strings. The core never needs it.
 #![no_std]
