@@ -51,6 +51,7 @@ extern crate std;
 pub mod money;
 pub mod payment;
 pub mod time;
+pub mod webhook;
 
 #[cfg(feature = "defmt")]
 mod defmt_impls;
