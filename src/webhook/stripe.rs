@@ -381,9 +381,7 @@ impl PaymentIntentEvent {
         match self {
             PaymentIntentEvent::Succeeded => Input::succeed(event_id, amount_received),
             PaymentIntentEvent::Processing => Input::initiate(event_id),
-            PaymentIntentEvent::PaymentFailed => Input::fail(event_id, "payment_failed")
-                // The reason is a fixed, valid code; the error arm cannot be reached.
-                .unwrap_or_else(|_| Input::close(event_id)),
+            PaymentIntentEvent::PaymentFailed => Input::fail_with_code(event_id, "payment_failed"),
             PaymentIntentEvent::Canceled => Input::close(event_id),
         }
     }
