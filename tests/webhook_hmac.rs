@@ -54,7 +54,17 @@ fn verifies_lower_and_upper_hex() {
     assert_eq!(v.timestamp(), T(1_000));
     assert_eq!(hex(*v.signature()), sig);
     let upper = sig.to_uppercase();
-    assert!(hmac::verify(&key(), "1000", &upper, b"body", T(1_000), Tolerance::DEFAULT).is_ok());
+    assert!(
+        hmac::verify(
+            &key(),
+            "1000",
+            &upper,
+            b"body",
+            T(1_000),
+            Tolerance::DEFAULT
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -82,10 +92,20 @@ fn every_tampered_variant_is_rejected() {
     let raw = hmac::sign(&key(), T(1_000), body);
     let good = hex(raw);
     let (now, tol) = (T(1_010), Tolerance::DEFAULT);
-    let check = |ts: &str, sig: &str, body: &[u8], key: &HmacKey| hmac::verify(key, ts, sig, body, now, tol);
+    let check = |ts: &str, sig: &str, body: &[u8], key: &HmacKey| {
+        hmac::verify(key, ts, sig, body, now, tol)
+    };
     assert!(check("1000", &good, body, &key()).is_ok());
-    for tampered in [&br#"{"order":"o2"}"#[..], br#"{"order":"o1"} "#, br#"{"order":"o1""#, b""] {
-        assert_eq!(check("1000", &good, tampered, &key()), Err(HmacError::Mismatch));
+    for tampered in [
+        &br#"{"order":"o2"}"#[..],
+        br#"{"order":"o1"} "#,
+        br#"{"order":"o1""#,
+        b"",
+    ] {
+        assert_eq!(
+            check("1000", &good, tampered, &key()),
+            Err(HmacError::Mismatch)
+        );
     }
     assert_eq!(check("1001", &good, body, &key()), Err(HmacError::Mismatch));
     assert_eq!(check("999", &good, body, &key()), Err(HmacError::Mismatch));
@@ -94,44 +114,95 @@ fn every_tampered_variant_is_rejected() {
     for bit in 0..256 {
         let mut bad = raw;
         bad[bit / 8] ^= 1 << (bit % 8);
-        assert_eq!(check("1000", &hex(bad), body, &key()), Err(HmacError::Mismatch), "bit {bit}");
+        assert_eq!(
+            check("1000", &hex(bad), body, &key()),
+            Err(HmacError::Mismatch),
+            "bit {bit}"
+        );
     }
 }
 
 #[test]
 fn malformed_headers_are_typed_errors() {
     let good = hex(hmac::sign(&key(), T(1_000), b"x"));
-    let check = |ts: &str, sig: &str| hmac::verify(&key(), ts, sig, b"x", T(1_000), Tolerance::DEFAULT);
-    assert_eq!(check("01000", &good), Err(HmacError::Timestamp(TimestampError::LeadingZero)));
-    assert_eq!(check("1000.0", &good), Err(HmacError::Timestamp(TimestampError::NotDecimal { index: 4 })));
-    assert_eq!(check("-1000", &good), Err(HmacError::Timestamp(TimestampError::NotDecimal { index: 0 })));
-    assert_eq!(check("", &good), Err(HmacError::Timestamp(TimestampError::Empty)));
+    let check =
+        |ts: &str, sig: &str| hmac::verify(&key(), ts, sig, b"x", T(1_000), Tolerance::DEFAULT);
+    assert_eq!(
+        check("01000", &good),
+        Err(HmacError::Timestamp(TimestampError::LeadingZero))
+    );
+    assert_eq!(
+        check("1000.0", &good),
+        Err(HmacError::Timestamp(TimestampError::NotDecimal {
+            index: 4
+        }))
+    );
+    assert_eq!(
+        check("-1000", &good),
+        Err(HmacError::Timestamp(TimestampError::NotDecimal {
+            index: 0
+        }))
+    );
+    assert_eq!(
+        check("", &good),
+        Err(HmacError::Timestamp(TimestampError::Empty))
+    );
     assert_eq!(
         check("99999999999999999999", &good),
         Err(HmacError::Timestamp(TimestampError::Overflow))
     );
-    assert_eq!(check("1000", &good[..63]), Err(HmacError::Signature(HexError::Length { len: 63 })));
-    assert_eq!(check("1000", &good[..32]), Err(HmacError::Signature(HexError::Length { len: 32 })));
-    assert_eq!(check("1000", ""), Err(HmacError::Signature(HexError::Length { len: 0 })));
+    assert_eq!(
+        check("1000", &good[..63]),
+        Err(HmacError::Signature(HexError::Length { len: 63 }))
+    );
+    assert_eq!(
+        check("1000", &good[..32]),
+        Err(HmacError::Signature(HexError::Length { len: 32 }))
+    );
+    assert_eq!(
+        check("1000", ""),
+        Err(HmacError::Signature(HexError::Length { len: 0 }))
+    );
     assert_eq!(
         check("1000", &format!("{good}00")),
         Err(HmacError::Signature(HexError::Length { len: 66 }))
     );
     let nonhex = format!("z{}", &good[1..]);
-    assert_eq!(check("1000", &nonhex), Err(HmacError::Signature(HexError::NotHex { index: 0 })));
+    assert_eq!(
+        check("1000", &nonhex),
+        Err(HmacError::Signature(HexError::NotHex { index: 0 }))
+    );
     assert_eq!(HmacKey::new(b"").err(), Some(EmptySecret));
 }
 
 #[test]
 fn every_window_boundary_on_both_sides() {
     let sig = hex(hmac::sign(&key(), T(10_000), b"x"));
-    let at = |now: u64, tol: u64| hmac::verify(&key(), "10000", &sig, b"x", T(now), Tolerance::from_secs(tol));
+    let at = |now: u64, tol: u64| {
+        hmac::verify(
+            &key(),
+            "10000",
+            &sig,
+            b"x",
+            T(now),
+            Tolerance::from_secs(tol),
+        )
+    };
     assert!(at(10_300, 300).is_ok());
-    assert_eq!(at(10_301, 300), Err(HmacError::Window(WindowError::Stale { age: 301, tolerance: 300 })));
+    assert_eq!(
+        at(10_301, 300),
+        Err(HmacError::Window(WindowError::Stale {
+            age: 301,
+            tolerance: 300
+        }))
+    );
     assert!(at(9_700, 300).is_ok());
     assert_eq!(
         at(9_699, 300),
-        Err(HmacError::Window(WindowError::FromFuture { ahead: 301, tolerance: 300 }))
+        Err(HmacError::Window(WindowError::FromFuture {
+            ahead: 301,
+            tolerance: 300
+        }))
     );
     assert!(at(10_010, 10).is_ok() && at(9_990, 10).is_ok());
     assert!(at(10_011, 10).is_err() && at(9_989, 10).is_err());

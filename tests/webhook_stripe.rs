@@ -2,7 +2,9 @@
 //! and `payment_intent.*` events driving a payment.
 
 use paystate::webhook::hmac::HmacKey;
-use paystate::webhook::stripe::{self, HeaderError, PaymentIntentEvent, SignatureHeader, StripeError, Verifier};
+use paystate::webhook::stripe::{
+    self, HeaderError, PaymentIntentEvent, SignatureHeader, StripeError, Verifier,
+};
 use paystate::webhook::{HexError, TimestampError, Tolerance, WindowError, encode_hex};
 use paystate::{Currency, EventId, Money, Outcome, Payment, Status, Timestamp};
 
@@ -55,20 +57,42 @@ fn single_and_rotation_headers_verify() {
     // Rotation: the first v1 is from another secret, the second matches; v0 is ignored.
     let ok = check(&v, &v.header_rotation, &v.body, v.t).unwrap();
     assert_eq!(ok.matched(), 1);
-    assert_eq!(SignatureHeader::parse(&v.header_rotation).unwrap().v1_count(), 2);
+    assert_eq!(
+        SignatureHeader::parse(&v.header_rotation)
+            .unwrap()
+            .v1_count(),
+        2
+    );
 }
 
 #[test]
 fn several_v1_any_position_matches() {
     let v = vector();
-    let other = hex(stripe::sign(&HmacKey::new(b"whsec_other").unwrap(), T(v.t), &v.body));
+    let other = hex(stripe::sign(
+        &HmacKey::new(b"whsec_other").unwrap(),
+        T(v.t),
+        &v.body,
+    ));
     let third = "ab".repeat(32);
     for (header, matched) in [
-        (format!("t={},v1={},v1={},v1={}", v.t, v.v1, other, third), 0),
-        (format!("t={},v1={},v1={},v1={}", v.t, other, v.v1, third), 1),
-        (format!("t={},v1={},v1={},v1={}", v.t, other, third, v.v1), 2),
+        (
+            format!("t={},v1={},v1={},v1={}", v.t, v.v1, other, third),
+            0,
+        ),
+        (
+            format!("t={},v1={},v1={},v1={}", v.t, other, v.v1, third),
+            1,
+        ),
+        (
+            format!("t={},v1={},v1={},v1={}", v.t, other, third, v.v1),
+            2,
+        ),
     ] {
-        assert_eq!(check(&v, &header, &v.body, v.t).unwrap().matched(), matched, "{header}");
+        assert_eq!(
+            check(&v, &header, &v.body, v.t).unwrap().matched(),
+            matched,
+            "{header}"
+        );
     }
     // None of several matches.
     let header = format!("t={},v1={},v1={}", v.t, other, third);
@@ -100,16 +124,31 @@ fn every_tampered_variant_is_rejected() {
     let t = v.t;
     let mut body = v.body.clone();
     body.push(b' ');
-    assert_eq!(check(&v, &v.header_single, &body, t), Err(StripeError::Mismatch));
-    assert_eq!(check(&v, &v.header_single, &v.body[1..], t), Err(StripeError::Mismatch));
-    assert_eq!(check(&v, &v.header_single, b"", t), Err(StripeError::Mismatch));
+    assert_eq!(
+        check(&v, &v.header_single, &body, t),
+        Err(StripeError::Mismatch)
+    );
+    assert_eq!(
+        check(&v, &v.header_single, &v.body[1..], t),
+        Err(StripeError::Mismatch)
+    );
+    assert_eq!(
+        check(&v, &v.header_single, b"", t),
+        Err(StripeError::Mismatch)
+    );
     for i in 0..v.body.len() {
         let mut body = v.body.clone();
         body[i] ^= 0x01;
-        assert_eq!(check(&v, &v.header_single, &body, t), Err(StripeError::Mismatch), "byte {i}");
+        assert_eq!(
+            check(&v, &v.header_single, &body, t),
+            Err(StripeError::Mismatch),
+            "byte {i}"
+        );
     }
     // Timestamp moved by one second (inside the window): the MAC covers it.
-    let moved = v.header_single.replace(&format!("t={t}"), &format!("t={}", t + 1));
+    let moved = v
+        .header_single
+        .replace(&format!("t={t}"), &format!("t={}", t + 1));
     assert_eq!(check(&v, &moved, &v.body, t), Err(StripeError::Mismatch));
     // Signature bits flipped.
     let raw = stripe::sign(&v.key, T(t), &v.body);
@@ -117,11 +156,18 @@ fn every_tampered_variant_is_rejected() {
         let mut bad = raw;
         bad[bit / 8] ^= 1 << (bit % 8);
         let header = format!("t={t},v1={}", hex(bad));
-        assert_eq!(check(&v, &header, &v.body, t), Err(StripeError::Mismatch), "bit {bit}");
+        assert_eq!(
+            check(&v, &header, &v.body, t),
+            Err(StripeError::Mismatch),
+            "bit {bit}"
+        );
     }
     // The right signature under a scheme we do not check.
     let header = format!("t={t},v0={}", v.v1);
-    assert_eq!(check(&v, &header, &v.body, t), Err(StripeError::Header(HeaderError::NoV1Signature)));
+    assert_eq!(
+        check(&v, &header, &v.body, t),
+        Err(StripeError::Header(HeaderError::NoV1Signature))
+    );
     // The wrong secret.
     let key = HmacKey::new(b"whsec_test_secreT").unwrap();
     assert_eq!(
@@ -142,50 +188,112 @@ fn malformed_headers_are_typed_errors() {
     assert_eq!(e(&format!("v1={s}")), Header(MissingTimestamp));
     assert_eq!(e(&format!("t={t}")), Header(NoV1Signature));
     assert_eq!(e(&format!("t={t},t={t},v1={s}")), Header(RepeatedTimestamp));
-    assert_eq!(e(&format!("t={t},v1={s},t={}", t + 1)), Header(RepeatedTimestamp));
+    assert_eq!(
+        e(&format!("t={t},v1={s},t={}", t + 1)),
+        Header(RepeatedTimestamp)
+    );
     assert_eq!(e(&format!("t={t},v1={s},")), Header(Malformed { index: 2 }));
     assert_eq!(e(&format!("t={t},,v1={s}")), Header(Malformed { index: 1 }));
-    assert_eq!(e(&format!("t={t};v1={s}")), Header(Timestamp(TimestampError::NotDecimal { index: 10 })));
+    assert_eq!(
+        e(&format!("t={t};v1={s}")),
+        Header(Timestamp(TimestampError::NotDecimal { index: 10 }))
+    );
     assert_eq!(e(&format!("t={t},v1{s}")), Header(Malformed { index: 1 }));
     assert_eq!(e(&format!("t={t},={s}")), Header(Malformed { index: 1 }));
     assert_eq!(e(&format!("t={t},v 1={s}")), Header(Malformed { index: 1 }));
-    assert_eq!(e(&format!("t = {t},v1={s}")), Header(Malformed { index: 0 }));
-    assert_eq!(e(&format!("t=,v1={s}")), Header(Timestamp(TimestampError::Empty)));
-    assert_eq!(e(&format!("t=abc,v1={s}")), Header(Timestamp(TimestampError::NotDecimal { index: 0 })));
-    assert_eq!(e(&format!("t=-{t},v1={s}")), Header(Timestamp(TimestampError::NotDecimal { index: 0 })));
-    assert_eq!(e(&format!("t={t}.5,v1={s}")), Header(Timestamp(TimestampError::NotDecimal { index: 10 })));
-    assert_eq!(e(&format!("t=0{t},v1={s}")), Header(Timestamp(TimestampError::LeadingZero)));
+    assert_eq!(
+        e(&format!("t = {t},v1={s}")),
+        Header(Malformed { index: 0 })
+    );
+    assert_eq!(
+        e(&format!("t=,v1={s}")),
+        Header(Timestamp(TimestampError::Empty))
+    );
+    assert_eq!(
+        e(&format!("t=abc,v1={s}")),
+        Header(Timestamp(TimestampError::NotDecimal { index: 0 }))
+    );
+    assert_eq!(
+        e(&format!("t=-{t},v1={s}")),
+        Header(Timestamp(TimestampError::NotDecimal { index: 0 }))
+    );
+    assert_eq!(
+        e(&format!("t={t}.5,v1={s}")),
+        Header(Timestamp(TimestampError::NotDecimal { index: 10 }))
+    );
+    assert_eq!(
+        e(&format!("t=0{t},v1={s}")),
+        Header(Timestamp(TimestampError::LeadingZero))
+    );
     assert_eq!(
         e(&format!("t=123456789012345678901234567890,v1={s}")),
         Header(Timestamp(TimestampError::Overflow))
     );
     assert_eq!(
         e(&format!("t={t},v1={}", &s[..62])),
-        Header(Signature { index: 1, error: HexError::Length { len: 62 } })
+        Header(Signature {
+            index: 1,
+            error: HexError::Length { len: 62 }
+        })
     );
-    assert_eq!(e(&format!("t={t},v1=")), Header(Signature { index: 1, error: HexError::Length { len: 0 } }));
+    assert_eq!(
+        e(&format!("t={t},v1=")),
+        Header(Signature {
+            index: 1,
+            error: HexError::Length { len: 0 }
+        })
+    );
     assert_eq!(
         e(&format!("t={t},v1={s},v1=xyz{}", &s[3..])),
-        Header(Signature { index: 2, error: HexError::NotHex { index: 0 } })
+        Header(Signature {
+            index: 2,
+            error: HexError::NotHex { index: 0 }
+        })
     );
     assert_eq!(
         e(&format!("t={t},v1={s}=")),
-        Header(Signature { index: 1, error: HexError::Length { len: 65 } })
+        Header(Signature {
+            index: 1,
+            error: HexError::Length { len: 65 }
+        })
     );
     // Codes for logs and the tool.
     assert_eq!(e("").code(), "missing_header");
-    assert_eq!(e(&format!("t={t},t={t},v1={s}")).code(), "repeated_timestamp");
+    assert_eq!(
+        e(&format!("t={t},t={t},v1={s}")).code(),
+        "repeated_timestamp"
+    );
 }
 
 #[test]
 fn every_window_boundary_on_both_sides() {
     let v = vector();
     let t = v.t;
-    let at = |now: u64, tol: u64| stripe::verify(&v.key, &v.header_single, &v.body, T(now), Tolerance::from_secs(tol));
+    let at = |now: u64, tol: u64| {
+        stripe::verify(
+            &v.key,
+            &v.header_single,
+            &v.body,
+            T(now),
+            Tolerance::from_secs(tol),
+        )
+    };
     assert!(at(t + 300, 300).is_ok());
-    assert_eq!(at(t + 301, 300), Err(StripeError::Window(WindowError::Stale { age: 301, tolerance: 300 })));
+    assert_eq!(
+        at(t + 301, 300),
+        Err(StripeError::Window(WindowError::Stale {
+            age: 301,
+            tolerance: 300
+        }))
+    );
     assert!(at(t - 300, 300).is_ok());
-    assert_eq!(at(t - 301, 300), Err(StripeError::Window(WindowError::FromFuture { ahead: 301, tolerance: 300 })));
+    assert_eq!(
+        at(t - 301, 300),
+        Err(StripeError::Window(WindowError::FromFuture {
+            ahead: 301,
+            tolerance: 300
+        }))
+    );
     assert!(at(t + 600, 600).is_ok() && at(t - 600, 600).is_ok());
     assert!(at(t + 601, 600).is_err() && at(t - 601, 600).is_err());
     assert!(at(t, 0).is_ok());
@@ -194,14 +302,18 @@ fn every_window_boundary_on_both_sides() {
     assert_eq!(Tolerance::default().as_secs(), 300);
     // A stale request with a forged signature is reported as stale.
     let forged = format!("t={t},v1={}", "0".repeat(64));
-    assert_eq!(check(&v, &forged, &v.body, t + 301).map_err(|e| e.code()), Err("stale"));
+    assert_eq!(
+        check(&v, &forged, &v.body, t + 301).map_err(|e| e.code()),
+        Err("stale")
+    );
 }
 
 #[test]
 fn a_streamed_body_verifies_like_a_whole_one() {
     let v = vector();
     for split in 0..=v.body.len() {
-        let mut ver = Verifier::begin(&v.key, &v.header_rotation, T(v.t), Tolerance::DEFAULT).unwrap();
+        let mut ver =
+            Verifier::begin(&v.key, &v.header_rotation, T(v.t), Tolerance::DEFAULT).unwrap();
         ver.update(&v.body[..split]);
         ver.update(&v.body[split..]);
         assert_eq!(ver.finish().unwrap().matched(), 1);
@@ -212,24 +324,43 @@ fn a_streamed_body_verifies_like_a_whole_one() {
 fn payment_intent_events_drive_the_payment() {
     let price = Money::from_minor(2_000, Currency::USD);
     let ev = |id: &str| EventId::new(id.as_bytes()).unwrap();
-    let input = |ty: &str, id: &str| PaymentIntentEvent::from_type(ty).unwrap().input(ev(id), price);
+    let input = |ty: &str, id: &str| {
+        PaymentIntentEvent::from_type(ty)
+            .unwrap()
+            .input(ev(id), price)
+    };
 
     let mut p: Payment = Payment::new(price, T(0)).unwrap();
-    assert!(matches!(p.apply(&input("payment_intent.processing", "evt_1"), T(1)), Outcome::Applied(_)));
+    assert!(matches!(
+        p.apply(&input("payment_intent.processing", "evt_1"), T(1)),
+        Outcome::Applied(_)
+    ));
     assert_eq!(p.status(), Status::Processing);
-    assert!(matches!(p.apply(&input("payment_intent.succeeded", "evt_2"), T(2)), Outcome::Applied(_)));
+    assert!(matches!(
+        p.apply(&input("payment_intent.succeeded", "evt_2"), T(2)),
+        Outcome::Applied(_)
+    ));
     assert_eq!((p.status(), p.paid()), (Status::Succeeded, price));
     // Stripe redelivers the same event: a duplicate.
-    assert_eq!(p.apply(&input("payment_intent.succeeded", "evt_2"), T(3)), Outcome::Duplicate);
+    assert_eq!(
+        p.apply(&input("payment_intent.succeeded", "evt_2"), T(3)),
+        Outcome::Duplicate
+    );
 
     let mut p: Payment = Payment::new(price, T(0)).unwrap();
-    assert!(matches!(p.apply(&input("payment_intent.payment_failed", "evt_3"), T(1)), Outcome::Applied(_)));
+    assert!(matches!(
+        p.apply(&input("payment_intent.payment_failed", "evt_3"), T(1)),
+        Outcome::Applied(_)
+    ));
     assert_eq!(p.status(), Status::Failed);
 
     let mut p: Payment = Payment::new(price, T(0)).unwrap();
     let out = p.apply(&input("payment_intent.canceled", "evt_4"), T(1));
     // Stripe already cancelled it: no close_trade effect.
-    assert!(matches!(&out, Outcome::Applied(e) if e.is_empty()), "{out:?}");
+    assert!(
+        matches!(&out, Outcome::Applied(e) if e.is_empty()),
+        "{out:?}"
+    );
     assert_eq!(p.status(), Status::Cancelled);
 
     for ty in [

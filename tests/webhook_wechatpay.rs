@@ -4,8 +4,8 @@
 
 use base64ct::{Base64, Encoding};
 use paystate::webhook::wechatpay::{
-    self, ApiV3Key, DecryptError, Field, HeaderError, Headers, KeyLengthError, Resource, TradeState,
-    UnknownTradeState,
+    self, ApiV3Key, DecryptError, Field, HeaderError, Headers, KeyLengthError, Resource,
+    TradeState, UnknownTradeState,
 };
 use paystate::{Currency, EventId, Input, Money, Outcome, Payment, Status, Timestamp};
 use proptest::prelude::*;
@@ -62,7 +62,10 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 #[test]
@@ -70,10 +73,19 @@ fn the_signed_message_is_timestamp_nonce_body_lines() {
     let h = headers_json();
     let ts = h["Wechatpay-Timestamp"].as_str().unwrap();
     let nonce = h["Wechatpay-Nonce"].as_str().unwrap();
-    assert_eq!(SIGNED_MESSAGE, format!("{ts}\n{nonce}\n{BODY}\n").as_bytes());
+    assert_eq!(
+        SIGNED_MESSAGE,
+        format!("{ts}\n{nonce}\n{BODY}\n").as_bytes()
+    );
     let digest: [u8; 32] = Sha256::digest(SIGNED_MESSAGE).into();
-    assert_eq!(wechatpay::message_digest(ts, nonce, BODY.as_bytes()), digest);
-    assert_ne!(wechatpay::message_digest(ts, nonce, format!("{BODY} ").as_bytes()), digest);
+    assert_eq!(
+        wechatpay::message_digest(ts, nonce, BODY.as_bytes()),
+        digest
+    );
+    assert_ne!(
+        wechatpay::message_digest(ts, nonce, format!("{BODY} ").as_bytes()),
+        digest
+    );
 }
 
 #[test]
@@ -86,18 +98,28 @@ fn the_sdk_notification_resource_decrypts() {
     let needed = wechatpay::decoded_len(res.ciphertext.as_bytes()).unwrap();
     assert_eq!(needed, EXPECTED_PLAINTEXT.len() + 16);
     let mut exact = vec![0u8; needed];
-    assert_eq!(res.get().decrypt(&sdk_key(), &mut exact).unwrap(), EXPECTED_PLAINTEXT.as_bytes());
+    assert_eq!(
+        res.get().decrypt(&sdk_key(), &mut exact).unwrap(),
+        EXPECTED_PLAINTEXT.as_bytes()
+    );
     let mut short = vec![0u8; needed - 1];
     assert_eq!(
         res.get().decrypt(&sdk_key(), &mut short),
-        Err(DecryptError::BufferTooSmall { needed, got: needed - 1 })
+        Err(DecryptError::BufferTooSmall {
+            needed,
+            got: needed - 1
+        })
     );
 }
 
 #[test]
 fn the_sdk_small_aead_vector_decrypts() {
-    let v = json(include_str!("data/wechatpay_v3_notify/aes_gcm_small_vector.json"));
-    let key = ApiV3Key::aes128_for_sdk_test_vectors(v["key"].as_str().unwrap().as_bytes().try_into().unwrap());
+    let v = json(include_str!(
+        "data/wechatpay_v3_notify/aes_gcm_small_vector.json"
+    ));
+    let key = ApiV3Key::aes128_for_sdk_test_vectors(
+        v["key"].as_str().unwrap().as_bytes().try_into().unwrap(),
+    );
     let mut out = [0u8; 64];
     let plain = key
         .decrypt(
@@ -113,16 +135,27 @@ fn the_sdk_small_aead_vector_decrypts() {
 #[test]
 fn a_32_byte_key_decrypts_with_aes_256_gcm() {
     // GCM specification test case 16 (AES-256): binary nonce and associated data.
-    let v = json(include_str!("data/wechatpay_v3_notify/gcm_spec_test_case_16.json"));
+    let v = json(include_str!(
+        "data/wechatpay_v3_notify/gcm_spec_test_case_16.json"
+    ));
     let hexf = |k: &str| unhex(v[k].as_str().unwrap());
     let key = ApiV3Key::from_slice(&hexf("key_hex")).unwrap();
     let sealed = [hexf("ciphertext_hex"), hexf("tag_hex")].concat();
     let mut out = [0u8; 128];
-    let plain = key.decrypt(&hexf("iv_hex"), &hexf("aad_hex"), b64(&sealed).as_bytes(), &mut out).unwrap();
+    let plain = key
+        .decrypt(
+            &hexf("iv_hex"),
+            &hexf("aad_hex"),
+            b64(&sealed).as_bytes(),
+            &mut out,
+        )
+        .unwrap();
     assert_eq!(plain, hexf("plaintext_hex"));
 
     // A WeChat-shaped resource under a 32-character key, sealed by an independent implementation.
-    let v = json(include_str!("data/wechatpay_v3_notify/aes256_gcm_selfgen.json"));
+    let v = json(include_str!(
+        "data/wechatpay_v3_notify/aes256_gcm_selfgen.json"
+    ));
     let key = ApiV3Key::from_slice(v["key"].as_str().unwrap().as_bytes()).unwrap();
     let resource = Resource {
         algorithm: "AEAD_AES_256_GCM",
@@ -138,8 +171,14 @@ fn a_32_byte_key_decrypts_with_aes_256_gcm() {
 
     // The 16-byte SDK key is refused as a production key, and the 32-byte key cannot open the
     // SDK's AES-128 vector.
-    assert_eq!(ApiV3Key::from_slice(SDK_KEY).err(), Some(KeyLengthError { len: 16 }));
-    assert_eq!(ApiV3Key::from_slice(&[0; 33]).err(), Some(KeyLengthError { len: 33 }));
+    assert_eq!(
+        ApiV3Key::from_slice(SDK_KEY).err(),
+        Some(KeyLengthError { len: 16 })
+    );
+    assert_eq!(
+        ApiV3Key::from_slice(&[0; 33]).err(),
+        Some(KeyLengthError { len: 33 })
+    );
     let mut out = [0u8; 512];
     assert_eq!(
         Res::of_body(BODY).get().decrypt(&key, &mut out),
@@ -166,17 +205,47 @@ fn every_tampered_resource_fails_and_leaves_no_plaintext() {
     for i in 0..sealed.len() {
         let mut bad = sealed.clone();
         bad[i] ^= 0x80;
-        expect_fail(&res.nonce, &res.associated_data, &b64(&bad), &key, &format!("byte {i}"));
+        expect_fail(
+            &res.nonce,
+            &res.associated_data,
+            &b64(&bad),
+            &key,
+            &format!("byte {i}"),
+        );
     }
-    expect_fail(&res.nonce, "payscorE", &res.ciphertext, &key, "associated data");
+    expect_fail(
+        &res.nonce,
+        "payscorE",
+        &res.ciphertext,
+        &key,
+        "associated data",
+    );
     expect_fail(&res.nonce, "", &res.ciphertext, &key, "no associated data");
-    expect_fail("Kj7QIyUiYx1Q", &res.associated_data, &res.ciphertext, &key, "nonce");
+    expect_fail(
+        "Kj7QIyUiYx1Q",
+        &res.associated_data,
+        &res.ciphertext,
+        &key,
+        "nonce",
+    );
     let wrong = ApiV3Key::aes128_for_sdk_test_vectors(*b"testMchAPIv3Key1");
-    expect_fail(&res.nonce, &res.associated_data, &res.ciphertext, &wrong, "key");
+    expect_fail(
+        &res.nonce,
+        &res.associated_data,
+        &res.ciphertext,
+        &wrong,
+        "key",
+    );
     // Ciphertext cut short by whole blocks, tag intact or not.
     for cut in [1, 16, 17, sealed.len() - 17] {
         let bad = &sealed[..sealed.len() - cut];
-        expect_fail(&res.nonce, &res.associated_data, &b64(bad), &key, &format!("cut {cut}"));
+        expect_fail(
+            &res.nonce,
+            &res.associated_data,
+            &b64(bad),
+            &key,
+            &format!("cut {cut}"),
+        );
     }
 }
 
@@ -186,14 +255,30 @@ fn malformed_resources_are_typed_errors() {
     let key = sdk_key();
     let mut out = [0u8; 512];
     let mut dec = |nonce: &str, ct: &str| {
-        key.decrypt(nonce.as_bytes(), b"payscore", ct.as_bytes(), &mut out).map(<[u8]>::to_vec)
+        key.decrypt(nonce.as_bytes(), b"payscore", ct.as_bytes(), &mut out)
+            .map(<[u8]>::to_vec)
     };
-    assert_eq!(dec("Kj7QIyUiYx1", &res.ciphertext), Err(DecryptError::NonceLength { len: 11 }));
-    assert_eq!(dec("Kj7QIyUiYx1qq", &res.ciphertext), Err(DecryptError::NonceLength { len: 13 }));
-    assert_eq!(dec("", &res.ciphertext), Err(DecryptError::NonceLength { len: 0 }));
+    assert_eq!(
+        dec("Kj7QIyUiYx1", &res.ciphertext),
+        Err(DecryptError::NonceLength { len: 11 })
+    );
+    assert_eq!(
+        dec("Kj7QIyUiYx1qq", &res.ciphertext),
+        Err(DecryptError::NonceLength { len: 13 })
+    );
+    assert_eq!(
+        dec("", &res.ciphertext),
+        Err(DecryptError::NonceLength { len: 0 })
+    );
     assert_eq!(dec(&res.nonce, ""), Err(DecryptError::Truncated { len: 0 }));
-    assert_eq!(dec(&res.nonce, &b64(&[1; 15])), Err(DecryptError::Truncated { len: 15 }));
-    assert_eq!(dec(&res.nonce, &res.ciphertext[..res.ciphertext.len() - 1]), Err(DecryptError::InvalidBase64));
+    assert_eq!(
+        dec(&res.nonce, &b64(&[1; 15])),
+        Err(DecryptError::Truncated { len: 15 })
+    );
+    assert_eq!(
+        dec(&res.nonce, &res.ciphertext[..res.ciphertext.len() - 1]),
+        Err(DecryptError::InvalidBase64)
+    );
     let spaced = format!("{} {}", &res.ciphertext[..8], &res.ciphertext[9..]);
     assert_eq!(dec(&res.nonce, &spaced), Err(DecryptError::InvalidBase64));
     let urlsafe = res.ciphertext.replace('+', "-").replace('/', "_");
@@ -201,7 +286,10 @@ fn malformed_resources_are_typed_errors() {
     assert_eq!(dec(&res.nonce, &urlsafe), Err(DecryptError::InvalidBase64));
     let mut r = res.get();
     r.algorithm = "AEAD_AES_128_GCM";
-    assert_eq!(r.decrypt(&key, &mut out), Err(DecryptError::UnsupportedAlgorithm));
+    assert_eq!(
+        r.decrypt(&key, &mut out),
+        Err(DecryptError::UnsupportedAlgorithm)
+    );
     assert_eq!(format!("{key:?}"), "ApiV3Key(AES-128, ..)");
 }
 
@@ -234,18 +322,36 @@ fn headers_are_picked_out_exactly_once() {
     assert!(parsed.signature.starts_with("tJHIiIS9"));
 
     let without = |name: &str| Headers::from_pairs(borrowed().filter(|(k, _)| *k != name));
-    assert_eq!(without("wechatpay-timestamp"), Err(HeaderError::Missing(Field::Timestamp)));
-    assert_eq!(without("wechatpay-nonce"), Err(HeaderError::Missing(Field::Nonce)));
-    assert_eq!(without("wechatpay-serial"), Err(HeaderError::Missing(Field::Serial)));
-    assert_eq!(without("wechatpay-signature"), Err(HeaderError::Missing(Field::Signature)));
+    assert_eq!(
+        without("wechatpay-timestamp"),
+        Err(HeaderError::Missing(Field::Timestamp))
+    );
+    assert_eq!(
+        without("wechatpay-nonce"),
+        Err(HeaderError::Missing(Field::Nonce))
+    );
+    assert_eq!(
+        without("wechatpay-serial"),
+        Err(HeaderError::Missing(Field::Serial))
+    );
+    assert_eq!(
+        without("wechatpay-signature"),
+        Err(HeaderError::Missing(Field::Signature))
+    );
     let twice = Headers::from_pairs(borrowed().chain([("Wechatpay-Nonce", "other")]));
     assert_eq!(twice, Err(HeaderError::Repeated(Field::Nonce)));
-    let empty = Headers::from_pairs(
-        borrowed().map(|(k, v)| if k == "wechatpay-serial" { (k, " ") } else { (k, v) }),
-    );
+    let empty = Headers::from_pairs(borrowed().map(|(k, v)| {
+        if k == "wechatpay-serial" {
+            (k, " ")
+        } else {
+            (k, v)
+        }
+    }));
     assert_eq!(empty, Err(HeaderError::Missing(Field::Serial)));
     // The signature type header is not read: the algorithm is the host's configuration.
-    let typed = Headers::from_pairs(borrowed().chain([("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048")]));
+    let typed = Headers::from_pairs(
+        borrowed().chain([("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048")]),
+    );
     assert_eq!(typed, Ok(parsed));
 }
 
@@ -269,12 +375,21 @@ fn trade_state_drives_the_payment() {
     }
     assert_eq!(p.paid(), total);
     // A close after success is a disagreement with the provider, not silently applied.
-    assert!(matches!(p.apply(&input("CLOSED", "n9").unwrap(), now), Outcome::Rejected(_)));
-    assert_eq!(TradeState::parse("REFUND").unwrap().input(ev("r"), total), None);
+    assert!(matches!(
+        p.apply(&input("CLOSED", "n9").unwrap(), now),
+        Outcome::Rejected(_)
+    ));
+    assert_eq!(
+        TradeState::parse("REFUND").unwrap().input(ev("r"), total),
+        None
+    );
 
     for state in ["CLOSED", "REVOKED"] {
         let mut p: Payment = Payment::new(total, Timestamp::from_secs(0)).unwrap();
-        assert!(matches!(p.apply(&input(state, "n1").unwrap(), now), Outcome::Applied(_)));
+        assert!(matches!(
+            p.apply(&input(state, "n1").unwrap(), now),
+            Outcome::Applied(_)
+        ));
         assert_eq!(p.status(), Status::Cancelled);
     }
     let mut p: Payment = Payment::new(total, Timestamp::from_secs(0)).unwrap();
@@ -286,7 +401,16 @@ fn trade_state_drives_the_payment() {
     for bad in ["success", "SUCCESS ", "", "PAYING", "REFUNDED"] {
         assert_eq!(TradeState::parse(bad), Err(UnknownTradeState), "{bad}");
     }
-    for s in ["SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR", "ACCEPT"] {
+    for s in [
+        "SUCCESS",
+        "REFUND",
+        "NOTPAY",
+        "CLOSED",
+        "REVOKED",
+        "USERPAYING",
+        "PAYERROR",
+        "ACCEPT",
+    ] {
         assert_eq!(TradeState::parse(s).unwrap().code(), s);
     }
 }

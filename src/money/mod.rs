@@ -296,7 +296,10 @@ impl Money {
         if self.currency != other.currency {
             return None;
         }
-        Some(Money::from_minor(self.minor.checked_add(other.minor)?, self.currency))
+        Some(Money::from_minor(
+            self.minor.checked_add(other.minor)?,
+            self.currency,
+        ))
     }
 
     /// `self − other`, or `None` if it would go below zero or the currencies differ.
@@ -304,7 +307,10 @@ impl Money {
         if self.currency != other.currency {
             return None;
         }
-        Some(Money::from_minor(self.minor.checked_sub(other.minor)?, self.currency))
+        Some(Money::from_minor(
+            self.minor.checked_sub(other.minor)?,
+            self.currency,
+        ))
     }
 }
 
@@ -353,7 +359,11 @@ mod tests {
             assert_eq!(Currency::from_numeric(num), Ok(c));
         }
         for unknown in ["XAU", "XXX", "HRK", "cny", "", "CNYY", "ABC"] {
-            assert_eq!(Currency::from_code(unknown), Err(UnknownCurrency), "{unknown}");
+            assert_eq!(
+                Currency::from_code(unknown),
+                Err(UnknownCurrency),
+                "{unknown}"
+            );
         }
         assert_eq!(Currency::CNY.code(), "CNY");
         assert_eq!(Currency::JPY.exponent(), 0);
@@ -422,7 +432,10 @@ mod tests {
         let a = Money::from_minor(5, Currency::CNY);
         assert_eq!(a.checked_sub(Money::from_minor(6, Currency::CNY)), None);
         assert_eq!(a.checked_add(Money::from_minor(1, Currency::USD)), None);
-        assert_eq!(Money::from_minor(u64::MAX, Currency::CNY).checked_add(a), None);
+        assert_eq!(
+            Money::from_minor(u64::MAX, Currency::CNY).checked_add(a),
+            None
+        );
         assert_eq!(a.checked_add(a), Some(Money::from_minor(10, Currency::CNY)));
     }
 }

@@ -78,7 +78,9 @@ pub fn for_each_edge(mut f: impl FnMut(Edge)) {
                             transition::decide(&state, &cmd)
                         }
                     };
-                    let Decision::Apply(change) = decision else { continue };
+                    let Decision::Apply(change) = decision else {
+                        continue;
+                    };
                     if change.status == from {
                         continue;
                     }
@@ -92,7 +94,13 @@ pub fn for_each_edge(mut f: impl FnMut(Edge)) {
                         Effect::CloseTrade => "close_trade",
                         Effect::RefundRequired(_) => "refund_required",
                     });
-                    let edge = Edge { from, to: change.status, input: kind, when, effect };
+                    let edge = Edge {
+                        from,
+                        to: change.status,
+                        input: kind,
+                        when,
+                        effect,
+                    };
                     if !seen.contains(&edge) && seen.push(edge).is_ok() {
                         f(edge);
                     }
@@ -113,7 +121,13 @@ pub fn write_mermaid(w: &mut impl fmt::Write) -> fmt::Result {
             return;
         }
         result = (|| {
-            write!(w, "    {} --> {}: {}", e.from.name(), e.to.name(), e.input.name())?;
+            write!(
+                w,
+                "    {} --> {}: {}",
+                e.from.name(),
+                e.to.name(),
+                e.input.name()
+            )?;
             if let Some(when) = e.when {
                 write!(w, " [{when}]")?;
             }

@@ -29,7 +29,10 @@ fn fingerprint<const N: usize>(domain: &[u8], bytes: &[u8]) -> Result<[u8; N], I
     if bytes.is_empty() || bytes.len() > MAX_ID_LEN {
         return Err(IdError { len: bytes.len() });
     }
-    let digest = Sha256::new().chain_update(domain).chain_update(bytes).finalize();
+    let digest = Sha256::new()
+        .chain_update(domain)
+        .chain_update(bytes)
+        .finalize();
     let mut out = [0u8; N];
     for (o, d) in out.iter_mut().zip(digest.iter()) {
         *o = *d;
@@ -220,7 +223,11 @@ impl Input {
         for (o, d) in digest.iter_mut().zip(full.iter()) {
             *o = *d;
         }
-        Input { event_id, command, digest }
+        Input {
+            event_id,
+            command,
+            digest,
+        }
     }
 
     /// The host created the trade at the provider / the customer started paying.

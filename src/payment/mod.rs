@@ -199,7 +199,10 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rejection::AmountMismatch { expected, got } => {
-                write!(f, "amount_mismatch: expected {expected}, got {got} minor units")
+                write!(
+                    f,
+                    "amount_mismatch: expected {expected}, got {got} minor units"
+                )
             }
             Rejection::CurrencyMismatch { expected, got } => {
                 write!(f, "currency_mismatch: expected {expected}, got {got}")
@@ -371,7 +374,10 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
     pub fn apply(&mut self, input: &Input, now: Timestamp) -> Outcome {
         // `now` is part of the host's record; no input but `tick` looks at the deadline.
         let _ = now;
-        if let Some((_, digest)) = self.applied_events().find(|(id, _)| *id == input.event_id().fingerprint()) {
+        if let Some((_, digest)) = self
+            .applied_events()
+            .find(|(id, _)| *id == input.event_id().fingerprint())
+        {
             return if digest == input.digest() {
                 Outcome::Duplicate
             } else {
@@ -407,7 +413,10 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
             paid: self.paid,
             refunded: self.refunded,
             policy: self.policy,
-            refunds: self.refunds.get(..usize::from(self.refunds_len)).unwrap_or(&[]),
+            refunds: self
+                .refunds
+                .get(..usize::from(self.refunds_len))
+                .unwrap_or(&[]),
             refunds_full: usize::from(self.refunds_len) >= REFUNDS,
         }
     }
@@ -469,7 +478,9 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
 
     /// The recorded refunds, in the order they were applied: fingerprint and amount.
     pub(crate) fn recorded_refunds(&self) -> &[([u8; 8], u64)] {
-        self.refunds.get(..usize::from(self.refunds_len)).unwrap_or(&[])
+        self.refunds
+            .get(..usize::from(self.refunds_len))
+            .unwrap_or(&[])
     }
 
     /// The status.
@@ -594,8 +605,11 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
 
     #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn from_parts(parts: Parts<'_>) -> Result<Self, InvariantError> {
-        let mut p = Payment::new(Money::from_minor(parts.amount, parts.currency), parts.created_at)
-            .map_err(|_| InvariantError::ZeroAmount)?;
+        let mut p = Payment::new(
+            Money::from_minor(parts.amount, parts.currency),
+            parts.created_at,
+        )
+        .map_err(|_| InvariantError::ZeroAmount)?;
         p.expires_at = parts.expires_at;
         p.paid = parts.paid;
         p.refunded = parts.refunded;
@@ -611,7 +625,8 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
         for (slot, refund) in p.refunds.iter_mut().zip(parts.refunds) {
             *slot = *refund;
         }
-        p.refunds_len = u8::try_from(parts.refunds.len()).map_err(|_| InvariantError::RefundBook)?;
+        p.refunds_len =
+            u8::try_from(parts.refunds.len()).map_err(|_| InvariantError::RefundBook)?;
         p.check_invariants()?;
         Ok(p)
     }

@@ -91,16 +91,27 @@ pub(crate) fn decide(s: &State<'_>, cmd: &Command) -> Decision {
                 // A redelivery, or Alipay's TRADE_FINISHED after TRADE_SUCCESS.
                 return Ignore;
             }
-            let captured = Change { paid: s.amount, ..s.change(s.status) };
+            let captured = Change {
+                paid: s.amount,
+                ..s.change(s.status)
+            };
             let refund_it = Change {
-                effect: Some(Effect::RefundRequired(Money::from_minor(s.amount, s.currency))),
+                effect: Some(Effect::RefundRequired(Money::from_minor(
+                    s.amount, s.currency,
+                ))),
                 ..captured
             };
             match (s.status, s.policy) {
-                (Pending | Processing, _) => Apply(Change { status: Succeeded, ..captured }),
+                (Pending | Processing, _) => Apply(Change {
+                    status: Succeeded,
+                    ..captured
+                }),
                 // A cancelled order must not ship, whatever the policy.
                 (Cancelled, _) | (Failed, LateSuccess::Refund) => Apply(refund_it),
-                (Failed, LateSuccess::Accept) => Apply(Change { status: Succeeded, ..captured }),
+                (Failed, LateSuccess::Accept) => Apply(Change {
+                    status: Succeeded,
+                    ..captured
+                }),
                 // Unreachable with paid == 0 (succeeded and refunded imply paid > 0); answered
                 // as stale rather than trusted.
                 (Succeeded | Refunded, _) => Ignore,
@@ -132,8 +143,10 @@ pub(crate) fn decide(s: &State<'_>, cmd: &Command) -> Decision {
         },
 
         Command::Refund { refund_id, amount } => {
-            if let Some((_, recorded)) =
-                s.refunds.iter().find(|(fp, _)| *fp == refund_id.fingerprint())
+            if let Some((_, recorded)) = s
+                .refunds
+                .iter()
+                .find(|(fp, _)| *fp == refund_id.fingerprint())
             {
                 return if *recorded == amount.minor_units() && amount.currency() == s.currency {
                     Duplicate
@@ -169,7 +182,11 @@ pub(crate) fn decide(s: &State<'_>, cmd: &Command) -> Decision {
                     requested: amount.minor_units(),
                 });
             };
-            let status = if refunded == s.paid { Refunded } else { s.status };
+            let status = if refunded == s.paid {
+                Refunded
+            } else {
+                s.status
+            };
             Apply(Change {
                 refunded,
                 record_refund: Some((refund_id, amount.minor_units())),

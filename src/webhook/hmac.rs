@@ -60,7 +60,9 @@ impl HmacKey {
             return Err(EmptySecret);
         }
         // HMAC accepts keys of every length; the error arm cannot be reached.
-        HmacSha256::new_from_slice(secret).map(HmacKey).map_err(|_| EmptySecret)
+        HmacSha256::new_from_slice(secret)
+            .map(HmacKey)
+            .map_err(|_| EmptySecret)
     }
 
     /// HMAC-SHA256 of `message` under this key: the raw primitive, for hosts whose provider
@@ -172,7 +174,9 @@ pub struct Verifier {
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verifier").field("timestamp", &self.timestamp).finish_non_exhaustive()
+        f.debug_struct("Verifier")
+            .field("timestamp", &self.timestamp)
+            .finish_non_exhaustive()
     }
 }
 
@@ -193,7 +197,11 @@ impl Verifier {
         // The parsed text has no leading zeros, so it is exactly what the sender formatted.
         mac.update(timestamp.as_bytes());
         mac.update(b"|");
-        Ok(Verifier { mac, timestamp: ts, signature })
+        Ok(Verifier {
+            mac,
+            timestamp: ts,
+            signature,
+        })
     }
 
     /// Feeds the next piece of the raw body, byte for byte as received.
@@ -203,8 +211,13 @@ impl Verifier {
 
     /// Compares the MAC with the signature in constant time.
     pub fn finish(self) -> Result<Verified, HmacError> {
-        self.mac.verify_slice(&self.signature).map_err(|_| HmacError::Mismatch)?;
-        Ok(Verified { timestamp: self.timestamp, signature: self.signature })
+        self.mac
+            .verify_slice(&self.signature)
+            .map_err(|_| HmacError::Mismatch)?;
+        Ok(Verified {
+            timestamp: self.timestamp,
+            signature: self.signature,
+        })
     }
 }
 

@@ -90,7 +90,10 @@ impl fmt::Display for WindowError {
                 write!(f, "timestamp is {age} s old (tolerance {tolerance} s)")
             }
             WindowError::FromFuture { ahead, tolerance } => {
-                write!(f, "timestamp is {ahead} s in the future (tolerance {tolerance} s)")
+                write!(
+                    f,
+                    "timestamp is {ahead} s in the future (tolerance {tolerance} s)"
+                )
             }
         }
     }
@@ -106,14 +109,15 @@ pub fn check_window(
     tolerance: Tolerance,
 ) -> Result<(), WindowError> {
     let tolerance = tolerance.as_secs();
-    if let Some(age) = now.checked_since(timestamp) {
-        if age > tolerance {
-            return Err(WindowError::Stale { age, tolerance });
-        }
-    } else if let Some(ahead) = timestamp.checked_since(now) {
-        if ahead > tolerance {
-            return Err(WindowError::FromFuture { ahead, tolerance });
-        }
+    if let Some(age) = now.checked_since(timestamp)
+        && age > tolerance
+    {
+        return Err(WindowError::Stale { age, tolerance });
+    }
+    if let Some(ahead) = timestamp.checked_since(now)
+        && ahead > tolerance
+    {
+        return Err(WindowError::FromFuture { ahead, tolerance });
     }
     Ok(())
 }
@@ -198,9 +202,15 @@ impl fmt::Display for HexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HexError::Length { len } => {
-                write!(f, "signature is {len} characters, expected {}", 2 * HMAC_SHA256_LEN)
+                write!(
+                    f,
+                    "signature is {len} characters, expected {}",
+                    2 * HMAC_SHA256_LEN
+                )
             }
-            HexError::NotHex { index } => write!(f, "signature has a non-hex digit at byte {index}"),
+            HexError::NotHex { index } => {
+                write!(f, "signature has a non-hex digit at byte {index}")
+            }
         }
     }
 }
@@ -261,19 +271,28 @@ mod tests {
         assert_eq!(check_window(T(1_000), T(1_300), tol), Ok(()));
         assert_eq!(
             check_window(T(1_000), T(1_301), tol),
-            Err(WindowError::Stale { age: 301, tolerance: 300 })
+            Err(WindowError::Stale {
+                age: 301,
+                tolerance: 300
+            })
         );
         assert_eq!(check_window(T(1_300), T(1_000), tol), Ok(()));
         assert_eq!(
             check_window(T(1_301), T(1_000), tol),
-            Err(WindowError::FromFuture { ahead: 301, tolerance: 300 })
+            Err(WindowError::FromFuture {
+                ahead: 301,
+                tolerance: 300
+            })
         );
         assert_eq!(check_window(T(5), T(5), Tolerance::from_secs(0)), Ok(()));
         assert!(check_window(T(6), T(5), Tolerance::from_secs(0)).is_err());
         assert!(check_window(T(u64::MAX), T(0), Tolerance::from_secs(u64::MAX)).is_ok());
         assert_eq!(
             check_window(T(u64::MAX), T(0), tol),
-            Err(WindowError::FromFuture { ahead: u64::MAX, tolerance: 300 })
+            Err(WindowError::FromFuture {
+                ahead: u64::MAX,
+                tolerance: 300
+            })
         );
     }
 
@@ -282,16 +301,40 @@ mod tests {
         assert_eq!(parse_timestamp("1624523846"), Ok(T(1_624_523_846)));
         assert_eq!(parse_timestamp("0"), Ok(T(0)));
         assert_eq!(parse_timestamp("18446744073709551615"), Ok(T(u64::MAX)));
-        assert_eq!(parse_timestamp("18446744073709551616"), Err(TimestampError::Overflow));
-        assert_eq!(parse_timestamp("99999999999999999999999"), Err(TimestampError::Overflow));
+        assert_eq!(
+            parse_timestamp("18446744073709551616"),
+            Err(TimestampError::Overflow)
+        );
+        assert_eq!(
+            parse_timestamp("99999999999999999999999"),
+            Err(TimestampError::Overflow)
+        );
         assert_eq!(parse_timestamp(""), Err(TimestampError::Empty));
         assert_eq!(parse_timestamp("0123"), Err(TimestampError::LeadingZero));
-        assert_eq!(parse_timestamp("+123"), Err(TimestampError::NotDecimal { index: 0 }));
-        assert_eq!(parse_timestamp("-1"), Err(TimestampError::NotDecimal { index: 0 }));
-        assert_eq!(parse_timestamp(" 12"), Err(TimestampError::NotDecimal { index: 0 }));
-        assert_eq!(parse_timestamp("12 "), Err(TimestampError::NotDecimal { index: 2 }));
-        assert_eq!(parse_timestamp("1e9"), Err(TimestampError::NotDecimal { index: 1 }));
-        assert_eq!(parse_timestamp("１２"), Err(TimestampError::NotDecimal { index: 0 }));
+        assert_eq!(
+            parse_timestamp("+123"),
+            Err(TimestampError::NotDecimal { index: 0 })
+        );
+        assert_eq!(
+            parse_timestamp("-1"),
+            Err(TimestampError::NotDecimal { index: 0 })
+        );
+        assert_eq!(
+            parse_timestamp(" 12"),
+            Err(TimestampError::NotDecimal { index: 0 })
+        );
+        assert_eq!(
+            parse_timestamp("12 "),
+            Err(TimestampError::NotDecimal { index: 2 })
+        );
+        assert_eq!(
+            parse_timestamp("1e9"),
+            Err(TimestampError::NotDecimal { index: 1 })
+        );
+        assert_eq!(
+            parse_timestamp("１２"),
+            Err(TimestampError::NotDecimal { index: 0 })
+        );
     }
 
     #[test]
@@ -311,13 +354,22 @@ mod tests {
     #[test]
     fn bad_hex_signatures_are_typed_errors() {
         assert_eq!(decode_hex_signature(""), Err(HexError::Length { len: 0 }));
-        assert_eq!(decode_hex_signature(&"a".repeat(62)), Err(HexError::Length { len: 62 }));
-        assert_eq!(decode_hex_signature(&"a".repeat(66)), Err(HexError::Length { len: 66 }));
+        assert_eq!(
+            decode_hex_signature(&"a".repeat(62)),
+            Err(HexError::Length { len: 62 })
+        );
+        assert_eq!(
+            decode_hex_signature(&"a".repeat(66)),
+            Err(HexError::Length { len: 66 })
+        );
         let mut s = "a".repeat(64);
         s.replace_range(9..10, "g");
         assert_eq!(decode_hex_signature(&s), Err(HexError::NotHex { index: 9 }));
         // 64 bytes but a multi-byte character: still a typed error, never a panic.
         let s = std::format!("{}é", "a".repeat(62));
-        assert_eq!(decode_hex_signature(&s), Err(HexError::NotHex { index: 62 }));
+        assert_eq!(
+            decode_hex_signature(&s),
+            Err(HexError::NotHex { index: 62 })
+        );
     }
 }

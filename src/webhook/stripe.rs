@@ -151,7 +151,10 @@ pub struct SignatureHeader<'a> {
 }
 
 fn elements(header: &str) -> impl Iterator<Item = (usize, &str)> {
-    header.split(',').map(|e| e.trim_matches([' ', '\t'])).enumerate()
+    header
+        .split(',')
+        .map(|e| e.trim_matches([' ', '\t']))
+        .enumerate()
 }
 
 impl<'a> SignatureHeader<'a> {
@@ -163,7 +166,9 @@ impl<'a> SignatureHeader<'a> {
         let mut timestamp = None;
         let mut v1_count = 0usize;
         for (index, element) in elements(header) {
-            let (key, value) = element.split_once('=').ok_or(HeaderError::Malformed { index })?;
+            let (key, value) = element
+                .split_once('=')
+                .ok_or(HeaderError::Malformed { index })?;
             if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return Err(HeaderError::Malformed { index });
             }
@@ -187,7 +192,12 @@ impl<'a> SignatureHeader<'a> {
         if v1_count == 0 {
             return Err(HeaderError::NoV1Signature);
         }
-        Ok(SignatureHeader { header, timestamp_text, timestamp, v1_count })
+        Ok(SignatureHeader {
+            header,
+            timestamp_text,
+            timestamp,
+            v1_count,
+        })
     }
 
     /// The signing time `t`.
@@ -242,7 +252,9 @@ pub struct Verifier<'a> {
 
 impl fmt::Debug for Verifier<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verifier").field("header", &self.header).finish_non_exhaustive()
+        f.debug_struct("Verifier")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
     }
 }
 
@@ -279,7 +291,10 @@ impl<'a> Verifier<'a> {
             }
         }
         let matched = matched.ok_or(StripeError::Mismatch)?;
-        Ok(Verified { timestamp: self.header.timestamp, matched })
+        Ok(Verified {
+            timestamp: self.header.timestamp,
+            matched,
+        })
     }
 }
 

@@ -46,7 +46,12 @@ pub enum Field {
 }
 
 impl Field {
-    const ALL: [Field; 4] = [Field::Timestamp, Field::Nonce, Field::Serial, Field::Signature];
+    const ALL: [Field; 4] = [
+        Field::Timestamp,
+        Field::Nonce,
+        Field::Serial,
+        Field::Signature,
+    ];
 
     /// The HTTP header name (matched case-insensitively).
     pub const fn header_name(self) -> &'static str {

@@ -61,7 +61,9 @@ impl ApiV3Key {
     /// The key as read from configuration: exactly 32 bytes (the 32 characters the merchant
     /// set), else an error. Trim the trailing newline of a key file first.
     pub fn from_slice(key: &[u8]) -> Result<ApiV3Key, KeyLengthError> {
-        <[u8; 32]>::try_from(key).map(ApiV3Key::new).map_err(|_| KeyLengthError { len: key.len() })
+        <[u8; 32]>::try_from(key)
+            .map(ApiV3Key::new)
+            .map_err(|_| KeyLengthError { len: key.len() })
     }
 
     /// A 16-byte key, decrypting with AES-128-GCM. **Not for production**: WeChat Pay's keys
@@ -91,7 +93,10 @@ impl ApiV3Key {
             return Err(DecryptError::Truncated { len: needed });
         }
         if out.len() < needed {
-            return Err(DecryptError::BufferTooSmall { needed, got: out.len() });
+            return Err(DecryptError::BufferTooSmall {
+                needed,
+                got: out.len(),
+            });
         }
         let result = self.open(nonce, associated_data, ciphertext_b64, out);
         match result {
@@ -111,20 +116,34 @@ impl ApiV3Key {
         ciphertext_b64: &[u8],
         out: &mut [u8],
     ) -> Result<usize, DecryptError> {
-        let decoded =
-            Base64::decode(ciphertext_b64, out).map_err(|_| DecryptError::InvalidBase64)?.len();
-        let text_len = decoded.checked_sub(TAG_LEN).ok_or(DecryptError::Truncated { len: decoded })?;
-        let (text, rest) = out.split_at_mut_checked(text_len).ok_or(DecryptError::InvalidBase64)?;
-        let tag = rest.get(..TAG_LEN).ok_or(DecryptError::Truncated { len: decoded })?;
-        let tag = <&Tag<Aes256Gcm>>::try_from(tag).map_err(|_| DecryptError::Truncated { len: decoded })?;
+        let decoded = Base64::decode(ciphertext_b64, out)
+            .map_err(|_| DecryptError::InvalidBase64)?
+            .len();
+        let text_len = decoded
+            .checked_sub(TAG_LEN)
+            .ok_or(DecryptError::Truncated { len: decoded })?;
+        let (text, rest) = out
+            .split_at_mut_checked(text_len)
+            .ok_or(DecryptError::InvalidBase64)?;
+        let tag = rest
+            .get(..TAG_LEN)
+            .ok_or(DecryptError::Truncated { len: decoded })?;
+        let tag = <&Tag<Aes256Gcm>>::try_from(tag)
+            .map_err(|_| DecryptError::Truncated { len: decoded })?;
         // aes-gcm checks the tag over the ciphertext before it decrypts anything.
         let opened = match &self.0 {
-            KeyBytes::Aes256(k) => {
-                Aes256Gcm::new(&(*k).into()).decrypt_inout_detached(nonce, associated_data, text.into(), tag)
-            }
-            KeyBytes::Aes128(k) => {
-                Aes128Gcm::new(&(*k).into()).decrypt_inout_detached(nonce, associated_data, text.into(), tag)
-            }
+            KeyBytes::Aes256(k) => Aes256Gcm::new(&(*k).into()).decrypt_inout_detached(
+                nonce,
+                associated_data,
+                text.into(),
+                tag,
+            ),
+            KeyBytes::Aes128(k) => Aes128Gcm::new(&(*k).into()).decrypt_inout_detached(
+                nonce,
+                associated_data,
+                text.into(),
+                tag,
+            ),
         };
         opened.map_err(|_| DecryptError::Authentication)?;
         Ok(text_len)
@@ -135,7 +154,7 @@ impl ApiV3Key {
 /// length or padding cannot be base64. The buffer given to [`ApiV3Key::decrypt`] needs this
 /// many bytes; the plaintext is [`TAG_LEN`] shorter.
 pub fn decoded_len(text: &[u8]) -> Option<usize> {
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return None;
     }
     let padding = match text {
@@ -195,13 +214,18 @@ impl DecryptError {
 impl fmt::Display for DecryptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecryptError::UnsupportedAlgorithm => write!(f, "resource algorithm is not {ALGORITHM}"),
+            DecryptError::UnsupportedAlgorithm => {
+                write!(f, "resource algorithm is not {ALGORITHM}")
+            }
             DecryptError::NonceLength { len } => {
                 write!(f, "resource nonce is {len} bytes, expected {NONCE_LEN}")
             }
             DecryptError::InvalidBase64 => f.write_str("resource ciphertext is not base64"),
             DecryptError::Truncated { len } => {
-                write!(f, "resource ciphertext is {len} bytes, shorter than its {TAG_LEN}-byte tag")
+                write!(
+                    f,
+                    "resource ciphertext is {len} bytes, shorter than its {TAG_LEN}-byte tag"
+                )
             }
             DecryptError::BufferTooSmall { needed, got } => {
                 write!(f, "output buffer of {got} bytes, {needed} needed")

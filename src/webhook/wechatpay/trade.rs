@@ -69,7 +69,10 @@ impl TradeState {
 
     /// Parses the exact (upper-case) code WeChat Pay sends.
     pub fn parse(code: &str) -> Result<TradeState, UnknownTradeState> {
-        Self::ALL.into_iter().find(|s| s.code() == code).ok_or(UnknownTradeState)
+        Self::ALL
+            .into_iter()
+            .find(|s| s.code() == code)
+            .ok_or(UnknownTradeState)
     }
 
     /// The code as WeChat Pay writes it (`"SUCCESS"`).
