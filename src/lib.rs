@@ -48,6 +48,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod guard;
 pub mod money;
 pub mod payment;
 pub mod time;
