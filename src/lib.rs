@@ -66,3 +66,8 @@ pub use payment::{
     CreateError, Effect, Effects, InvariantError, LateSuccess, Outcome, Payment, Rejection, Status,
 };
 pub use time::Timestamp;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

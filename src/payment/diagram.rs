@@ -81,13 +81,18 @@ pub fn for_each_edge(mut f: impl FnMut(Edge)) {
                     let Decision::Apply(change) = decision else {
                         continue;
                     };
-                    if change.status == from {
+                    // Partial refunds keep the status: not an edge. A late capture keeps it too,
+                    // but its refund_required effect is the point, so it is drawn.
+                    if change.status == from && change.effect.is_none() {
                         continue;
                     }
-                    let when = match (kind, from) {
-                        (InputKind::Succeed, Status::Failed) => Some("policy accept"),
-                        (InputKind::Refund, _) => Some("rest refunded"),
-                        (InputKind::Tick, _) => Some("deadline passed"),
+                    let when = match (kind, from, change.status) {
+                        (InputKind::Succeed, Status::Failed, Status::Succeeded) => {
+                            Some("policy accept")
+                        }
+                        (InputKind::Succeed, Status::Failed, _) => Some("policy refund"),
+                        (InputKind::Refund, _, _) => Some("rest refunded"),
+                        (InputKind::Tick, _, _) => Some("deadline passed"),
                         _ => None,
                     };
                     let effect = change.effect.map(|e| match e {
