@@ -1,0 +1,1 @@
+//! Alipay (DESIGN.md §4).
