@@ -19,6 +19,14 @@ use core::fmt;
 
 use sha2::{Digest, Sha256};
 
+use super::{TimestampError, parse_timestamp};
+use crate::guard::{ReplayError, ReplayGuard};
+use crate::signature::x509::Certificate;
+use crate::signature::{
+    KeyError, MAX_SIGNATURE_LEN, Rsa2PublicKey, SignatureError, decode_signature,
+};
+use crate::time::Timestamp;
+
 mod resource;
 mod trade;
 
@@ -148,4 +156,269 @@ pub fn message_digest(timestamp: &str, nonce: &str, body: &[u8]) -> [u8; 32] {
         .chain_update(b"\n")
         .finalize()
         .into()
+}
+
+/// Longest key id accepted in `Wechatpay-Serial`, in bytes. Certificate serials are 40 hex
+/// digits and public key ids (`PUB_KEY_ID_` and 28 digits) 39 characters in practice.
+pub const MAX_KEY_ID_LEN: usize = 64;
+
+/// A key id that is empty or longer than [`MAX_KEY_ID_LEN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct KeyIdError {
+    /// The length given.
+    pub len: usize,
+}
+
+impl fmt::Display for KeyIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "key id of {} bytes (must be 1..={MAX_KEY_ID_LEN})",
+            self.len
+        )
+    }
+}
+
+impl core::error::Error for KeyIdError {}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeyId {
+    /// A platform certificate's serial number, upper-case hex without leading zeros.
+    Serial(heapless::String<MAX_KEY_ID_LEN>),
+    /// A platform public key's id (`PUB_KEY_ID_...`), compared exactly.
+    Id(heapless::String<MAX_KEY_ID_LEN>),
+}
+
+/// One WeChat Pay platform key, with the id that `Wechatpay-Serial` names it by: a platform
+/// certificate (its serial number, and its validity period, which verification enforces) or a
+/// platform public key ("微信支付公钥") with its `PUB_KEY_ID_...`.
+///
+/// The host loads its platform keys once and passes them all to [`verify`]; during a key
+/// rotation WeChat Pay signs with the new key and the host must already hold it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlatformKey {
+    id: KeyId,
+    key: Rsa2PublicKey,
+    validity: Option<(Timestamp, Timestamp)>,
+}
+
+impl fmt::Debug for PlatformKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlatformKey")
+            .field("id", &self.id())
+            .field("key", &self.key)
+            .field("validity", &self.validity)
+            .finish()
+    }
+}
+
+impl PlatformKey {
+    /// The key of a platform certificate, named by the certificate's serial number.
+    pub fn from_certificate(certificate: &Certificate) -> Result<PlatformKey, KeyError> {
+        let key = certificate.public_key()?;
+        let hex = certificate.serial_hex();
+        let mut id = heapless::String::new();
+        // A serial hex is at most 42 characters: it always fits.
+        let _ = id.push_str(hex.as_str().trim_start_matches('0'));
+        Ok(PlatformKey {
+            id: KeyId::Serial(id),
+            key,
+            validity: Some((certificate.not_before(), certificate.not_after())),
+        })
+    }
+
+    /// A platform public key and its id as WeChat Pay shows it (`PUB_KEY_ID_...`).
+    pub fn from_public_key(id: &str, key: Rsa2PublicKey) -> Result<PlatformKey, KeyIdError> {
+        if id.is_empty() {
+            return Err(KeyIdError { len: 0 });
+        }
+        let id = heapless::String::try_from(id).map_err(|_| KeyIdError { len: id.len() })?;
+        Ok(PlatformKey {
+            id: KeyId::Id(id),
+            key,
+            validity: None,
+        })
+    }
+
+    /// The id `Wechatpay-Serial` must carry for this key.
+    pub fn id(&self) -> &str {
+        match &self.id {
+            KeyId::Serial(s) | KeyId::Id(s) => s.as_str(),
+        }
+    }
+
+    /// The RSA key.
+    pub fn key(&self) -> &Rsa2PublicKey {
+        &self.key
+    }
+
+    /// Whether `serial` names this key. A certificate serial is a number: case and leading
+    /// zeros do not matter (SDKs print it either way). A public key id must match exactly.
+    pub fn matches(&self, serial: &str) -> bool {
+        match &self.id {
+            KeyId::Serial(s) => s
+                .as_str()
+                .eq_ignore_ascii_case(serial.trim_start_matches('0')),
+            KeyId::Id(s) => s.as_str() == serial,
+        }
+    }
+}
+
+/// Why a notification was refused. The host answers with a 4xx/5xx status and
+/// `{"code":"FAIL","message":"..."}`, and does not process it; WeChat Pay retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum WechatError {
+    /// `Wechatpay-Timestamp` is not a plain decimal number of seconds.
+    Timestamp(TimestampError),
+    /// The replay guard refused the request: stale or from the future (the 300 s window),
+    /// replayed nonce, or a nonce of a bad length. Never `BadSignature`: that is reported as
+    /// the precise signature error below.
+    Replay(ReplayError),
+    /// A `WECHATPAY/SIGNTEST/` probe: WeChat Pay checking that the merchant verifies
+    /// signatures. Failing it is the right answer.
+    SignTest,
+    /// No platform key has the id in `Wechatpay-Serial`. If WeChat Pay rotated its key, the
+    /// host must fetch the new platform certificate (or public key) and add it.
+    UnknownSerial,
+    /// The platform certificate named by `Wechatpay-Serial` has expired at `now`.
+    CertificateExpired {
+        /// The certificate's `notAfter`.
+        not_after: Timestamp,
+    },
+    /// The platform certificate named by `Wechatpay-Serial` is not valid yet at `now`.
+    CertificateNotYetValid {
+        /// The certificate's `notBefore`.
+        not_before: Timestamp,
+    },
+    /// `Wechatpay-Signature` is malformed or does not match.
+    Signature(SignatureError),
+}
+
+impl WechatError {
+    /// A stable snake_case code for logs and the verify tool.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            WechatError::Timestamp(_) => "invalid_timestamp",
+            WechatError::Replay(e) => e.code(),
+            WechatError::SignTest => "signtest",
+            WechatError::UnknownSerial => "unknown_serial",
+            WechatError::CertificateExpired { .. } => "certificate_expired",
+            WechatError::CertificateNotYetValid { .. } => "certificate_not_yet_valid",
+            WechatError::Signature(e) => e.code(),
+        }
+    }
+}
+
+impl fmt::Display for WechatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WechatError::Timestamp(e) => write!(f, "Wechatpay-Timestamp: {e}"),
+            WechatError::Replay(e) => e.fmt(f),
+            WechatError::SignTest => f.write_str("signature probe (WECHATPAY/SIGNTEST/)"),
+            WechatError::UnknownSerial => f.write_str("no platform key for Wechatpay-Serial"),
+            WechatError::CertificateExpired { not_after } => {
+                write!(f, "platform certificate expired at {not_after}")
+            }
+            WechatError::CertificateNotYetValid { not_before } => {
+                write!(f, "platform certificate valid only from {not_before}")
+            }
+            WechatError::Signature(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for WechatError {}
+
+/// A notification that passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use]
+pub struct Verified {
+    timestamp: Timestamp,
+    key: usize,
+}
+
+impl Verified {
+    /// `Wechatpay-Timestamp`.
+    pub const fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+
+    /// Which of the host's platform keys signed it (an index into the slice given).
+    pub const fn key_index(&self) -> usize {
+        self.key
+    }
+}
+
+/// Verifies a notification: the headers, the raw body (byte for byte as received), the host's
+/// platform keys and its replay guard (tolerance 300 s, the default).
+///
+/// The order is DESIGN §3.1's, as [`ReplayGuard::admit`] runs it: the timestamp's syntax; the
+/// nonce's length, the two-sided window and the guard's floor; then the signature (probe
+/// prefix, key by `Wechatpay-Serial`, certificate validity, base64, SHA256withRSA); and only
+/// for a genuine request the replay check, after which the nonce is remembered. A request that
+/// fails its signature leaves the guard unchanged.
+///
+/// On `Ok`, decrypt the resource and apply the input; on `Err`, answer with an error status.
+pub fn verify<const N: usize>(
+    headers: &Headers<'_>,
+    body: &[u8],
+    keys: &[PlatformKey],
+    guard: &mut ReplayGuard<N>,
+    now: Timestamp,
+) -> Result<Verified, WechatError> {
+    let timestamp = parse_timestamp(headers.timestamp).map_err(WechatError::Timestamp)?;
+    let mut outcome = Err(WechatError::Signature(SignatureError::Mismatch));
+    let admitted = guard.admit(timestamp, headers.nonce.as_bytes(), now, || {
+        outcome = verify_signature(headers, body, keys, now);
+        outcome.is_ok()
+    });
+    match admitted {
+        Ok(()) => outcome.map(|key| Verified { timestamp, key }),
+        Err(ReplayError::BadSignature) => {
+            outcome.and(Err(WechatError::Signature(SignatureError::Mismatch)))
+        }
+        Err(e) => Err(WechatError::Replay(e)),
+    }
+}
+
+/// Only the signature: the probe prefix, the key named by `Wechatpay-Serial` (and its
+/// certificate's validity at `now`), and SHA256withRSA over the signed message. Returns the
+/// index of the key that matched.
+///
+/// This checks neither the window nor the nonce: a host uses [`verify`], which calls this in
+/// the right place. It is public for tools and for hosts with a replay store of their own.
+pub fn verify_signature(
+    headers: &Headers<'_>,
+    body: &[u8],
+    keys: &[PlatformKey],
+    now: Timestamp,
+) -> Result<usize, WechatError> {
+    if headers.signature.starts_with(SIGNTEST_PREFIX) {
+        return Err(WechatError::SignTest);
+    }
+    let (index, key) = keys
+        .iter()
+        .enumerate()
+        .find(|(_, k)| k.matches(headers.serial))
+        .ok_or(WechatError::UnknownSerial)?;
+    if let Some((not_before, not_after)) = key.validity {
+        if now < not_before {
+            return Err(WechatError::CertificateNotYetValid { not_before });
+        }
+        if now > not_after {
+            return Err(WechatError::CertificateExpired { not_after });
+        }
+    }
+    let mut buf = [0u8; MAX_SIGNATURE_LEN];
+    let signature =
+        decode_signature(headers.signature, &mut buf).map_err(WechatError::Signature)?;
+    let digest = message_digest(headers.timestamp, headers.nonce, body);
+    key.key
+        .verify_digest(&digest, signature)
+        .map_err(WechatError::Signature)?;
+    Ok(index)
 }
