@@ -191,8 +191,7 @@ enum KeyId {
 }
 
 /// One WeChat Pay platform key, with the id that `Wechatpay-Serial` names it by: a platform
-/// certificate (its serial number, and its validity period, which verification enforces) or a
-/// platform public key ("微信支付公钥") with its `PUB_KEY_ID_...`.
+/// certificate's serial number, or a platform public key's ("微信支付公钥") `PUB_KEY_ID_...`.
 ///
 /// The host loads its platform keys once and passes them all to [`verify`]; during a key
 /// rotation WeChat Pay signs with the new key and the host must already hold it.
@@ -253,6 +252,14 @@ impl PlatformKey {
         &self.key
     }
 
+    /// The certificate's validity period (`notBefore`, `notAfter`), for a key loaded from a
+    /// certificate. Verification does not enforce it (the host pinned the certificate, and
+    /// WeChat Pay moves to a new serial before one expires); a host alerts when `notAfter`
+    /// comes near, and fetches the new platform certificate.
+    pub fn validity(&self) -> Option<(Timestamp, Timestamp)> {
+        self.validity
+    }
+
     /// Whether `serial` names this key. A certificate serial is a number: case and leading
     /// zeros do not matter (SDKs print it either way). A public key id must match exactly.
     pub fn matches(&self, serial: &str) -> bool {
@@ -283,16 +290,6 @@ pub enum WechatError {
     /// No platform key has the id in `Wechatpay-Serial`. If WeChat Pay rotated its key, the
     /// host must fetch the new platform certificate (or public key) and add it.
     UnknownSerial,
-    /// The platform certificate named by `Wechatpay-Serial` has expired at `now`.
-    CertificateExpired {
-        /// The certificate's `notAfter`.
-        not_after: Timestamp,
-    },
-    /// The platform certificate named by `Wechatpay-Serial` is not valid yet at `now`.
-    CertificateNotYetValid {
-        /// The certificate's `notBefore`.
-        not_before: Timestamp,
-    },
     /// `Wechatpay-Signature` is malformed or does not match.
     Signature(SignatureError),
 }
@@ -305,8 +302,6 @@ impl WechatError {
             WechatError::Replay(e) => e.code(),
             WechatError::SignTest => "signtest",
             WechatError::UnknownSerial => "unknown_serial",
-            WechatError::CertificateExpired { .. } => "certificate_expired",
-            WechatError::CertificateNotYetValid { .. } => "certificate_not_yet_valid",
             WechatError::Signature(e) => e.code(),
         }
     }
@@ -319,12 +314,6 @@ impl fmt::Display for WechatError {
             WechatError::Replay(e) => e.fmt(f),
             WechatError::SignTest => f.write_str("signature probe (WECHATPAY/SIGNTEST/)"),
             WechatError::UnknownSerial => f.write_str("no platform key for Wechatpay-Serial"),
-            WechatError::CertificateExpired { not_after } => {
-                write!(f, "platform certificate expired at {not_after}")
-            }
-            WechatError::CertificateNotYetValid { not_before } => {
-                write!(f, "platform certificate valid only from {not_before}")
-            }
             WechatError::Signature(e) => e.fmt(f),
         }
     }
@@ -358,7 +347,7 @@ impl Verified {
 ///
 /// The order is DESIGN §3.1's, as [`ReplayGuard::admit`] runs it: the timestamp's syntax; the
 /// nonce's length, the two-sided window and the guard's floor; then the signature (probe
-/// prefix, key by `Wechatpay-Serial`, certificate validity, base64, SHA256withRSA); and only
+/// prefix, key by `Wechatpay-Serial`, base64, SHA256withRSA); and only
 /// for a genuine request the replay check, after which the nonce is remembered. A request that
 /// fails its signature leaves the guard unchanged.
 ///
@@ -373,7 +362,7 @@ pub fn verify<const N: usize>(
     let timestamp = parse_timestamp(headers.timestamp).map_err(WechatError::Timestamp)?;
     let mut outcome = Err(WechatError::Signature(SignatureError::Mismatch));
     let admitted = guard.admit(timestamp, headers.nonce.as_bytes(), now, || {
-        outcome = verify_signature(headers, body, keys, now);
+        outcome = verify_signature(headers, body, keys);
         outcome.is_ok()
     });
     match admitted {
@@ -385,9 +374,8 @@ pub fn verify<const N: usize>(
     }
 }
 
-/// Only the signature: the probe prefix, the key named by `Wechatpay-Serial` (and its
-/// certificate's validity at `now`), and SHA256withRSA over the signed message. Returns the
-/// index of the key that matched.
+/// Only the signature: the probe prefix, the key named by `Wechatpay-Serial`, and
+/// SHA256withRSA over the signed message. Returns the index of the key that matched.
 ///
 /// This checks neither the window nor the nonce: a host uses [`verify`], which calls this in
 /// the right place. It is public for tools and for hosts with a replay store of their own.
@@ -395,7 +383,6 @@ pub fn verify_signature(
     headers: &Headers<'_>,
     body: &[u8],
     keys: &[PlatformKey],
-    now: Timestamp,
 ) -> Result<usize, WechatError> {
     if headers.signature.starts_with(SIGNTEST_PREFIX) {
         return Err(WechatError::SignTest);
@@ -405,14 +392,6 @@ pub fn verify_signature(
         .enumerate()
         .find(|(_, k)| k.matches(headers.serial))
         .ok_or(WechatError::UnknownSerial)?;
-    if let Some((not_before, not_after)) = key.validity {
-        if now < not_before {
-            return Err(WechatError::CertificateNotYetValid { not_before });
-        }
-        if now > not_after {
-            return Err(WechatError::CertificateExpired { not_after });
-        }
-    }
     let mut buf = [0u8; MAX_SIGNATURE_LEN];
     let signature =
         decode_signature(headers.signature, &mut buf).map_err(WechatError::Signature)?;
