@@ -2,3 +2,5 @@
 //! against a simple reference model and against every invariant of DESIGN.md §2.5.
 
 mod engine;
+
+mod alipay;
