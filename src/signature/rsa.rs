@@ -180,24 +180,15 @@ impl Rsa2PublicKey {
         }
         let (label, der) = decode_pem(pem)?;
         match label {
-            "PUBLIC KEY" => Rsa2PublicKey::from_spki_only(&der),
-            "RSA PUBLIC KEY" => public_from_pkcs1(&der),
+            // Either structure under either label: mislabelled PKCS#1 keys are common, and
+            // the DER says unambiguously which one it is.
+            "PUBLIC KEY" | "RSA PUBLIC KEY" => Rsa2PublicKey::from_der(&der),
             "CERTIFICATE" => Err(KeyError::Certificate),
             "PRIVATE KEY" | "RSA PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" => {
                 Err(KeyError::PrivateKeyGiven)
             }
             _ => Err(KeyError::UnsupportedPemLabel),
         }
-    }
-
-    fn from_spki_only(der: &[u8]) -> Result<Rsa2PublicKey, KeyError> {
-        let spki = SubjectPublicKeyInfoRef::from_der(der).map_err(|_| KeyError::InvalidDer)?;
-        check_rsa_algorithm(&spki.algorithm)?;
-        public_from_pkcs1(
-            spki.subject_public_key
-                .as_bytes()
-                .ok_or(KeyError::InvalidDer)?,
-        )
     }
 
     /// Loads the bare base64 that Alipay's console shows ("支付宝公钥": a base64 SPKI, no PEM
