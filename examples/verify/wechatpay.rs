@@ -19,8 +19,11 @@ use super::{Options, Verdict, read_all, read_file};
 /// plays no part in it.
 const BARE_KEY_ID: &str = "key-given-on-the-command-line";
 
+/// What the output says about the key: a certificate's serial and validity.
+type KeyInfo = Vec<(&'static str, Value)>;
+
 /// Loads `--public-key`: a certificate (PEM or DER) or a bare public key (PEM, DER, base64).
-fn platform_key(path: &str) -> Result<(PlatformKey, Vec<(&'static str, Value)>), Verdict> {
+fn platform_key(path: &str) -> Result<(PlatformKey, KeyInfo), Verdict> {
     let bytes = read_file(path).map_err(|e| Verdict::unreadable("unreadable_key", e, vec![]))?;
     let bad_key = |e: String| Verdict::unreadable("bad_key", format!("{path}: {e}"), vec![]);
     match Certificate::parse(&bytes) {
