@@ -32,6 +32,7 @@
 //! - [`money`]: integer minor units and ISO 4217 currencies, exact decimal parsing.
 //! - [`payment`]: the payment, its inputs, outcomes and effects; the transition table.
 //! - `snapshot` (feature `serde`): versioned postcard snapshots that re-check every invariant.
+//! - [`guard`]: the host-level replay guard and idempotent-command store, in fixed memory.
 //!
 //! ## Feature flags
 //!

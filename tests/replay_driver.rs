@@ -232,3 +232,97 @@ fn malformed_amounts_fail_the_check_a_wrong_amount_fails() {
     );
     assert_eq!(v["error"], "idempotency_conflict");
 }
+
+#[test]
+fn replay_guard_ops() {
+    let mut d = Driver::default();
+    let hook = |d: &mut Driver, ts: u64, nonce: &str, now: u64, valid: bool| -> Value {
+        one(
+            d,
+            &format!(
+                r#"{{"op":"webhook","timestamp":{ts},"nonce":"{nonce}","now":{now},"signature_valid":{valid}}}"#
+            ),
+        )
+    };
+    // default guard: capacity 64, tolerance 300
+    assert_eq!(
+        one(
+            &mut d,
+            r#"{"op":"webhook","timestamp":1000,"nonce":"5K8264ILTKCH16CQ2502SI8ZNMTM67VS","now":1010}"#
+        ),
+        serde_json::json!({"outcome":"accepted"})
+    );
+    assert_eq!(
+        hook(&mut d, 1000, "5K8264ILTKCH16CQ2502SI8ZNMTM67VS", 1010, true)["error"],
+        "replayed"
+    );
+    assert_eq!(hook(&mut d, 1000, "fresh", 1301, true)["error"], "stale");
+    assert_eq!(
+        hook(&mut d, 1000, "fresh", 1300, true)["outcome"],
+        "accepted"
+    );
+    assert_eq!(
+        hook(&mut d, 1401, "future", 1100, true)["error"],
+        "from_future"
+    );
+    assert_eq!(
+        hook(&mut d, 1100, "unsigned", 1100, false)["error"],
+        "bad_signature"
+    );
+    assert_eq!(
+        hook(&mut d, 1100, "unsigned", 1100, true)["outcome"],
+        "accepted",
+        "a bad signature left no trace"
+    );
+    // reconfigure: an empty guard of capacity 8, tolerance 60
+    assert_eq!(
+        one(
+            &mut d,
+            r#"{"op":"replay_guard","capacity":8,"tolerance":60}"#
+        ),
+        serde_json::json!({"outcome":"configured"})
+    );
+    assert_eq!(
+        hook(&mut d, 1000, "5K8264ILTKCH16CQ2502SI8ZNMTM67VS", 1010, true)["outcome"],
+        "accepted"
+    );
+    assert_eq!(hook(&mut d, 1000, "n", 1061, true)["error"], "stale");
+    // overload: a burst larger than the capacity, then replays of all of it: none accepted
+    for i in 0..20 {
+        hook(&mut d, 2000 + i, &format!("burst{i}"), 2010, true);
+    }
+    for i in 0..20 {
+        assert_eq!(
+            hook(&mut d, 2000 + i, &format!("burst{i}"), 2020, true)["outcome"],
+            "rejected",
+            "replay {i}"
+        );
+    }
+    for cap in [8, 64, 1024] {
+        assert_eq!(
+            one(
+                &mut d,
+                &format!(r#"{{"op":"replay_guard","capacity":{cap}}}"#)
+            )["outcome"],
+            "configured"
+        );
+    }
+    assert_eq!(
+        one(&mut d, r#"{"op":"replay_guard","capacity":0}"#)["error"],
+        "bad_input"
+    );
+    assert_eq!(
+        one(
+            &mut d,
+            r#"{"op":"webhook","timestamp":1,"nonce":"","now":1}"#
+        )["error"],
+        "bad_input"
+    );
+    assert_eq!(
+        one(
+            &mut d,
+            r#"{"op":"webhook","timestamp":1,"nonce":"a","now":1,"signature_valid":"yes"}"#
+        )["error"],
+        "bad_input"
+    );
+}

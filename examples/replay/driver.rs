@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use paystate::guard::{ReplayError, ReplayGuard};
 use paystate::{
     Currency, Effect, EventId, Input, LateSuccess, Money, Outcome, Payment, RefundId, Timestamp,
     snapshot,
@@ -114,9 +115,53 @@ fn other_than(c: Currency) -> Currency {
     }
 }
 
-#[derive(Default)]
+/// Declares `Guard`, one variant per capacity the driver offers, and its dispatch.
+macro_rules! guards {
+    ($($n:literal => $v:ident),* $(,)?) => {
+        /// The driver's replay guard, at one of the capacities it offers (boxed: a guard of
+        /// 4096 entries is 128 KiB).
+        enum Guard { $($v(Box<ReplayGuard<$n>>)),* }
+
+        /// The capacities `replay_guard` accepts.
+        const CAPACITIES: &[u64] = &[$($n),*];
+
+        impl Guard {
+            fn new(capacity: u64, tolerance: u64) -> Option<Guard> {
+                match capacity {
+                    $($n => Some(Guard::$v(Box::new(ReplayGuard::with_tolerance(tolerance)))),)*
+                    _ => None,
+                }
+            }
+
+            fn admit(&mut self, ts: Timestamp, nonce: &[u8], now: Timestamp, valid: bool) -> Result<(), ReplayError> {
+                match self {
+                    $(Guard::$v(g) => g.admit(ts, nonce, now, || valid),)*
+                }
+            }
+        }
+    };
+}
+
+guards! {
+    1 => G1, 2 => G2, 4 => G4, 8 => G8, 10 => G10, 16 => G16, 32 => G32, 50 => G50,
+    64 => G64, 100 => G100, 128 => G128, 256 => G256, 500 => G500, 512 => G512,
+    1000 => G1000, 1024 => G1024, 2048 => G2048, 4096 => G4096,
+}
+
+/// The driver's state: the payments by id, and one replay guard.
 pub struct Driver {
     payments: HashMap<String, Payment>,
+    guard: Guard,
+}
+
+impl Default for Driver {
+    fn default() -> Driver {
+        Driver {
+            payments: HashMap::new(),
+            // DESIGN.md §7: capacity 64 and tolerance 300 until configured.
+            guard: Guard::G64(Box::new(ReplayGuard::new())),
+        }
+    }
 }
 
 impl Driver {
@@ -134,6 +179,8 @@ impl Driver {
             "apply" => self.apply(&obj),
             "tick" => self.tick(&obj),
             "snapshot" => self.snapshot(&obj),
+            "replay_guard" => self.replay_guard(&obj),
+            "webhook" => self.webhook(&obj),
             other => bad(format!("unknown op `{other}`")),
         }
     }
@@ -200,6 +247,38 @@ impl Driver {
         };
         let outcome = payment.tick(now);
         Ok(outcome_report(id, payment, &outcome))
+    }
+
+    fn replay_guard(&mut self, obj: &Map<String, Value>) -> Result<Value, BadInput> {
+        let capacity = uint(obj, "capacity")?;
+        let tolerance = opt_uint(obj, "tolerance")?.unwrap_or(ReplayGuard::<1>::DEFAULT_TOLERANCE);
+        match Guard::new(capacity, tolerance) {
+            Some(guard) => {
+                self.guard = guard;
+                Ok(json!({"outcome": "configured"}))
+            }
+            None => bad(format!(
+                "unsupported capacity {capacity}; one of {CAPACITIES:?}"
+            )),
+        }
+    }
+
+    fn webhook(&mut self, obj: &Map<String, Value>) -> Result<Value, BadInput> {
+        let timestamp = Timestamp::from_secs(uint(obj, "timestamp")?);
+        let nonce = string(obj, "nonce")?;
+        let now = Timestamp::from_secs(uint(obj, "now")?);
+        let valid = match obj.get("signature_valid") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return bad("`signature_valid` must be a boolean"),
+        };
+        match self.guard.admit(timestamp, nonce.as_bytes(), now, valid) {
+            Ok(()) => Ok(json!({"outcome": "accepted"})),
+            Err(ReplayError::InvalidNonce { len }) => {
+                bad(format!("`nonce` of {len} bytes (must be 1..=64)"))
+            }
+            Err(e) => Ok(json!({"outcome": "rejected", "error": e.code()})),
+        }
     }
 
     fn snapshot(&mut self, obj: &Map<String, Value>) -> Result<Value, BadInput> {

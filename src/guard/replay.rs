@@ -251,14 +251,14 @@ impl<const N: usize> ReplayGuard<N> {
                 return Err(ReplayError::Replayed);
             }
         }
-        if self.table.is_full() {
-            if let Some(oldest) = self.table.oldest().map(|e| e.time) {
-                // Nothing to drop, so the oldest second would be evicted and the floor would
-                // rise to it: a request no newer than that would land at or below the floor.
-                if !expired(oldest, now, self.tolerance) && timestamp <= oldest {
-                    return Err(ReplayError::Stale);
-                }
-            }
+        if self.table.is_full()
+            && let Some(oldest) = self.table.oldest().map(|e| e.time)
+            // Nothing to drop, so the oldest second would be evicted and the floor would rise
+            // to it: a request no newer than that would land at or below the floor.
+            && !expired(oldest, now, self.tolerance)
+            && timestamp <= oldest
+        {
+            return Err(ReplayError::Stale);
         }
 
         // Expired entries sit at the front of the heap (expiry is monotone in the timestamp).
@@ -270,11 +270,13 @@ impl<const N: usize> ReplayGuard<N> {
             }
             self.forget_oldest();
         }
-        if self.table.is_full() {
-            if let Some(oldest) = self.table.oldest().map(|e| e.time) {
-                while self.table.oldest().is_some_and(|e| e.time == oldest) {
-                    self.forget_oldest();
-                }
+        // Still full: evict every entry of the oldest second (keeping some would leave
+        // entries at the floor, useless for recognising a replay).
+        if self.table.is_full()
+            && let Some(oldest) = self.table.oldest().map(|e| e.time)
+        {
+            while self.table.oldest().is_some_and(|e| e.time == oldest) {
+                self.forget_oldest();
             }
         }
         // Cannot fail: the table has room now, and `fp` is not in it.

@@ -277,7 +277,7 @@ impl<const N: usize, V> Table<N, V> {
 
     fn sift_up(&mut self, mut pos: usize) {
         while pos > 0 {
-            let parent = (pos - 1) / 2;
+            let parent = parent(pos);
             if !self.precedes(pos, parent) {
                 break;
             }
@@ -308,7 +308,7 @@ impl<const N: usize, V> Table<N, V> {
 
     /// Restores heap order around `pos` after an entry was moved there.
     fn restore(&mut self, pos: usize) {
-        if pos > 0 && self.precedes(pos, (pos - 1) / 2) {
+        if pos > 0 && self.precedes(pos, parent(pos)) {
             self.sift_up(pos);
         } else {
             self.sift_down(pos);
@@ -320,7 +320,7 @@ impl<const N: usize, V> Table<N, V> {
     pub(crate) fn is_consistent(&self) -> bool {
         let slots = self.index.as_flattened();
         let live = self.heap.get(..self.len).unwrap_or(&[]);
-        let heap_ordered = (1..self.len).all(|i| !self.precedes(i, (i - 1) / 2));
+        let heap_ordered = (1..self.len).all(|i| !self.precedes(i, parent(i)));
         let each_found = live
             .iter()
             .enumerate()
@@ -343,8 +343,14 @@ fn position(tag: u32) -> Option<usize> {
 fn home(fp: &Fingerprint, slots: usize) -> usize {
     let [b0, b1, b2, b3, b4, b5, b6, b7, ..] = *fp;
     let h = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
-    let scaled = (u128::from(h) * slots as u128) >> 64;
+    // A 64-bit by 64-bit product always fits 128 bits.
+    let scaled = u128::from(h).wrapping_mul(slots as u128) >> 64;
     usize::try_from(scaled).unwrap_or(0)
+}
+
+/// The heap parent of position `pos` (> 0).
+const fn parent(pos: usize) -> usize {
+    pos.saturating_sub(1) / 2
 }
 
 fn next(i: usize, slots: usize) -> usize {

@@ -1,6 +1,6 @@
 //! The transition diagram, derived from the transition table itself.
 //!
-//! Every status × input kind × policy is run through [`transition::decide`] with inputs that
+//! Every status × input kind × policy is run through the transition function (`decide`) with inputs that
 //! pass the field checks (the payment's own amount and currency), and every change of status
 //! becomes an edge. The README's diagram is this output; a test fails if they disagree.
 
@@ -13,6 +13,7 @@ use crate::payment::input::{Command, InputKind, RefundId};
 
 /// One edge of the diagram: from, to, the input that moves it, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Edge {
     /// The status before.
     pub from: Status,
