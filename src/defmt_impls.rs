@@ -67,3 +67,53 @@ impl<const N: usize, O: Clone> defmt::Format for crate::guard::IdempotencyStore<
         )
     }
 }
+
+impl defmt::Format for crate::webhook::hmac::HmacKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "HmacKey(..)")
+    }
+}
+
+impl defmt::Format for crate::webhook::hmac::Verifier {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "hmac::Verifier {{ timestamp: {} }}", self.timestamp())
+    }
+}
+
+impl defmt::Format for crate::webhook::stripe::Verifier<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "stripe::Verifier {{ timestamp: {} }}", self.timestamp())
+    }
+}
+
+#[cfg(feature = "wechatpay")]
+impl defmt::Format for crate::webhook::wechatpay::ApiV3Key {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "ApiV3Key(..)")
+    }
+}
+
+#[cfg(feature = "wechatpay")]
+impl defmt::Format for crate::webhook::wechatpay::PlatformKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "PlatformKey {{ id: {=str}, key: {} }}",
+            self.id(),
+            self.key()
+        )
+    }
+}
+
+#[cfg(feature = "x509")]
+impl defmt::Format for crate::signature::x509::Certificate {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Certificate {{ serial: {=str}, not_before: {}, not_after: {} }}",
+            self.serial_hex().as_str(),
+            self.not_before(),
+            self.not_after()
+        )
+    }
+}

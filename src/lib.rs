@@ -36,11 +36,14 @@
 //! - [`table`]: many payments keyed by order id, without a heap.
 //! - [`alipay`]: strict form decoding, signed content, notifications to inputs, responses.
 //! - `signature` (RSA parts behind feature `rsa`): RSA2 keys, verification and signing.
+//! - [`webhook`]: HMAC-SHA256 (the generic scheme and Stripe's) and WeChat Pay v3.
 //!
 //! ## Feature flags
 //!
 //! - `serde` (default): snapshots with serde + postcard.
 //! - `rsa` (default): RSA2 verification and signing (needs `alloc`).
+//! - `x509`: public keys and serials out of X.509 certificates (needs `rsa`).
+//! - `wechatpay` (default): WeChat Pay v3 platform keys and resource decryption (needs `x509`).
 //! - `defmt`: `defmt::Format` on every public type, for firmware logs.
 //! - `alloc`: helpers that return owned strings. The core never needs it.
 #![no_std]
@@ -60,6 +63,7 @@ pub mod payment;
 pub mod signature;
 pub mod table;
 pub mod time;
+pub mod webhook;
 
 #[cfg(feature = "defmt")]
 mod defmt_impls;
@@ -76,6 +80,6 @@ pub use table::{OrderId, PaymentTable, TableError};
 pub use time::Timestamp;
 
 /// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "serde", feature = "rsa", feature = "wechatpay"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
