@@ -181,16 +181,12 @@ impl<const N: usize> ReplayGuard<N> {
     /// Steps 1–2: the two-sided window and the floor. Read-only; call it before verifying the
     /// signature so that clearly stale or future-dated messages cost no signature check.
     pub fn check_window(&self, timestamp: Timestamp, now: Timestamp) -> Result<(), ReplayError> {
-        if let Some(age) = now.checked_since(timestamp) {
-            if age > self.tolerance {
-                return Err(ReplayError::Stale);
-            }
-        } else if timestamp
-            .checked_since(now)
-            .is_some_and(|ahead| ahead > self.tolerance)
-        {
-            return Err(ReplayError::FromFuture);
-        }
+        // Step 1 is the same two-sided window every webhook scheme checks.
+        let tolerance = crate::webhook::Tolerance::from_secs(self.tolerance);
+        crate::webhook::check_window(timestamp, now, tolerance).map_err(|e| match e {
+            crate::webhook::WindowError::FromFuture { .. } => ReplayError::FromFuture,
+            _ => ReplayError::Stale,
+        })?;
         match self.floor {
             Some(floor) if timestamp <= floor => Err(ReplayError::Stale),
             _ => Ok(()),
