@@ -202,8 +202,21 @@ impl Rsa2PublicKey {
     }
 
     /// Loads a key in any of the forms above, as read from a key file: PEM (starts with
-    /// `-----BEGIN`), DER (starts with a SEQUENCE byte) or bare base64.
+    /// `-----BEGIN`), DER (starts with a SEQUENCE byte) or bare base64. With the `x509`
+    /// feature an X.509 certificate (PEM or DER, e.g. Alipay's certificate mode
+    /// `alipayCertPublicKey_RSA2.crt`) loads too, as the key it certifies.
     pub fn parse(bytes: &[u8]) -> Result<Rsa2PublicKey, KeyError> {
+        let key = Rsa2PublicKey::parse_key(bytes);
+        #[cfg(feature = "x509")]
+        if key.is_err()
+            && let Ok(certificate) = crate::signature::x509::Certificate::parse(bytes)
+        {
+            return certificate.public_key();
+        }
+        key
+    }
+
+    fn parse_key(bytes: &[u8]) -> Result<Rsa2PublicKey, KeyError> {
         if bytes.trim_ascii().is_empty() {
             return Err(KeyError::Empty);
         }
