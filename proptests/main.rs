@@ -6,4 +6,5 @@
 mod alipay;
 mod engine;
 mod guards;
+mod reconcile;
 mod table;

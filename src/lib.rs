@@ -34,6 +34,7 @@
 //! - `snapshot` (feature `serde`): versioned postcard snapshots that re-check every invariant.
 //! - [`guard`]: the host-level replay guard and idempotent-command store, in fixed memory.
 //! - [`table`]: many payments keyed by order id, without a heap.
+//! - [`reconcile`]: the host's ledger against the provider's bill, streaming, no allocation.
 //! - [`alipay`]: strict form decoding, signed content, notifications to inputs, responses.
 //! - `signature` (RSA parts behind feature `rsa`): RSA2 keys, verification and signing.
 //! - [`webhook`]: HMAC-SHA256 (the generic scheme and Stripe's) and WeChat Pay v3.
@@ -60,6 +61,7 @@ pub mod alipay;
 pub mod guard;
 pub mod money;
 pub mod payment;
+pub mod reconcile;
 pub mod signature;
 pub mod table;
 pub mod time;
