@@ -2,5 +2,6 @@
 //! against a simple reference model and against every invariant of DESIGN.md §2.5, and random
 //! request streams (with a clock that jumps back and forth) through the guards of §3.
 
+mod alipay;
 mod engine;
 mod guards;

@@ -49,9 +49,11 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod alipay;
 pub mod guard;
 pub mod money;
 pub mod payment;
+pub mod signature;
 pub mod time;
 
 #[cfg(feature = "defmt")]
