@@ -3,12 +3,15 @@
 //! ```text
 //! verify alipay --public-key KEY [--rule v1|v2]                      < form-urlencoded body
 //! verify alipay-response --public-key KEY --method alipay.trade.query < raw JSON response
+//! verify wechatpay --public-key KEY|CERT --timestamp T --nonce N --signature B64 --now NOW < body
+//! verify stripe --secret whsec_... --header 't=...,v1=...' --now NOW [--tolerance 300] < body
+//! verify hmac --secret S --timestamp T --signature HEX --now NOW [--tolerance 300]   < body
 //! ```
 //!
 //! `KEY` is a file holding the key as PEM, DER, or Alipay's bare base64. The tool prints
 //! exactly one JSON object on standard output — `{"valid":true,...}` or
 //! `{"valid":false,"reason":"...","detail":"...",...}`, with the exact signed content it
-//! computed — and exits 0 when valid, 1 when the signature fails, 2 for bad usage or
+//! computed — and exits 0 when valid, 1 when the signature or the time window fails, 2 for bad usage or
 //! unreadable input (a key that does not load, a body that is not a well-formed form or
 //! JSON response).
 //!
@@ -17,6 +20,10 @@
 //! helpers they share.
 
 mod alipay;
+mod hmac;
+mod stripe;
+#[cfg(feature = "wechatpay")]
+mod wechatpay;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -28,9 +35,13 @@ const USAGE: &str = "\
 usage:
   verify alipay --public-key KEY [--rule v1|v2]                      < form-urlencoded body
   verify alipay-response --public-key KEY --method alipay.trade.query < raw JSON response
+  verify wechatpay --public-key KEY|CERT --timestamp T --nonce N --signature B64 --now NOW < body
+  verify stripe --secret whsec_... --header 't=...,v1=...' --now NOW [--tolerance 300] < body
+  verify hmac --secret S --timestamp T --signature HEX --now NOW [--tolerance 300]   < body
 
-KEY is a file holding the key as PEM, DER, or Alipay's bare base64.
-Exit status: 0 valid, 1 signature fails, 2 bad usage or unreadable input.";
+KEY is a file holding the key as PEM, DER, or Alipay's bare base64; for wechatpay, also an
+X.509 platform certificate (PEM or DER).
+Exit status: 0 valid, 1 signature or window fails, 2 bad usage or unreadable input.";
 
 /// The verdict of one run: the JSON object to print and the exit status.
 pub struct Verdict {
@@ -132,6 +143,10 @@ pub fn run(args: &[String], input: &mut dyn Read) -> Verdict {
         Some((scheme, rest)) => match scheme.as_str() {
             "alipay" => alipay::notification(rest, input),
             "alipay-response" => alipay::response(rest, input),
+            #[cfg(feature = "wechatpay")]
+            "wechatpay" => wechatpay::run(rest, input),
+            "stripe" => stripe::run(rest, input),
+            "hmac" => hmac::run(rest, input),
             other => Verdict::unreadable("bad_usage", format!("unknown scheme {other:?}"), vec![]),
         },
         None => Verdict::unreadable("bad_usage", "no scheme given".into(), vec![]),

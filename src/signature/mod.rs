@@ -18,6 +18,9 @@ mod rsa;
 #[cfg(feature = "rsa")]
 pub use self::rsa::{Rsa2PrivateKey, Rsa2PublicKey};
 
+#[cfg(feature = "x509")]
+pub mod x509;
+
 /// The longest RSA signature accepted, in bytes: one made with a 4096-bit key.
 pub const MAX_SIGNATURE_LEN: usize = 512;
 
