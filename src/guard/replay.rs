@@ -288,6 +288,20 @@ impl<const N: usize> ReplayGuard<N> {
     }
 }
 
+#[cfg(fuzzing)]
+impl<const N: usize> ReplayGuard<N> {
+    /// Whether the memory is well formed: the hash index finds every remembered entry, the heap
+    /// is in order, and every remembered timestamp lies above the floor. Only in fuzzing builds
+    /// (`--cfg fuzzing`), for the `replay_guard` target.
+    #[doc(hidden)]
+    pub fn is_consistent(&self) -> bool {
+        self.table.is_consistent()
+            && self
+                .floor
+                .is_none_or(|f| self.table.oldest().is_none_or(|e| e.time > f))
+    }
+}
+
 impl<const N: usize> Default for ReplayGuard<N> {
     fn default() -> Self {
         Self::new()
