@@ -1,0 +1,157 @@
+//! Instruction counts for the benchmarks, for `valgrind --tool=callgrind`: exact and
+//! reproducible where wall-clock time on a shared machine is not.
+//!
+//! `icount run CASE ITERS` runs one case ITERS times; only the calls inside [`measured`] count
+//! (`--toggle-collect='*measured*'`), so resetting the state between calls is left out, as in
+//! the criterion benchmarks. `tools/icount.sh` runs every case under callgrind and prints the
+//! instructions per call and the ratios. Run plainly (as `cargo bench` does) it runs every
+//! case once, as a smoke test.
+
+use std::hint::black_box;
+
+use paystate::Payment;
+
+mod machines;
+use machines::cases::{self, Step, engine};
+use machines::{Event, rust_fsm_machine, statig_machine};
+
+/// The code being counted. Never inlined, so callgrind can tell it from the harness.
+#[inline(never)]
+fn measured<S, O>(state: &mut S, f: &impl Fn(&mut S) -> O) -> O {
+    f(black_box(state))
+}
+
+/// One case: runs its operation `iters` times, each on a fresh copy of its start state.
+type Runner = Box<dyn Fn(u64)>;
+
+fn from<S: Clone + 'static, O>(start: S, f: impl Fn(&mut S) -> O + 'static) -> Runner {
+    Box::new(move |iters| {
+        let mut s = start.clone();
+        for _ in 0..iters {
+            s.clone_from(&start);
+            black_box(measured(&mut s, &f));
+        }
+    })
+}
+
+fn engine_cases(out: &mut Vec<(String, Runner)>) {
+    for case in cases::per_kind() {
+        let (step, event) = (case.step, case.event);
+        let start = case.start;
+        out.push((
+            format!("{}/paystate", case.name),
+            from(start.ours, move |p: &mut Payment| engine(p, &step)),
+        ));
+        out.push((
+            format!("{}/match", case.name),
+            from(start.bare, move |m| m.apply(&event)),
+        ));
+        out.push((
+            format!("{}/statig", case.name),
+            from(start.statig, move |m| statig_machine::apply(m, &event)),
+        ));
+        out.push((
+            format!("{}/rust-fsm", case.name),
+            from(start.fsm, move |m| rust_fsm_machine::apply(m, &event)),
+        ));
+    }
+
+    let (start, steps, events) = cases::lifecycle();
+    out.push((
+        "lifecycle/paystate".into(),
+        from(start.ours, move |p: &mut Payment| {
+            for s in &steps {
+                let _ = black_box(engine(p, s));
+            }
+        }),
+    ));
+    out.push((
+        "lifecycle/match".into(),
+        from(start.bare, move |m| {
+            for e in &events {
+                black_box(m.apply(e));
+            }
+        }),
+    ));
+    out.push((
+        "lifecycle/statig".into(),
+        from(start.statig, move |m| {
+            for e in &events {
+                black_box(statig_machine::apply(m, e));
+            }
+        }),
+    ));
+    out.push((
+        "lifecycle/rust-fsm".into(),
+        from(start.fsm, move |m| {
+            for e in &events {
+                black_box(rust_fsm_machine::apply(m, e));
+            }
+        }),
+    ));
+
+    let notify_id = b"ac05099524730693a8b330c5ecf72da9786";
+    out.push((
+        "construct/EventId::new".into(),
+        from((), move |_| paystate::EventId::new(black_box(notify_id))),
+    ));
+    let event_id = cases::id("ac05099524730693a8b330c5ecf72da9786");
+    out.push((
+        "construct/Input::succeed".into(),
+        from((), move |_| {
+            paystate::Input::succeed(black_box(event_id), black_box(cases::price()))
+        }),
+    ));
+    let processing =
+        cases::Start::pending().then(Step::Apply(cases::inputs().initiate), Event::Initiate);
+    out.push((
+        "construct+apply/succeed/paystate".into(),
+        from(processing.ours, move |p: &mut Payment| {
+            let event_id = paystate::EventId::new(black_box(notify_id)).ok()?;
+            let input = paystate::Input::succeed(event_id, black_box(cases::price()));
+            Some(p.apply(&input, cases::t(cases::NOW)))
+        }),
+    ));
+}
+
+fn all_cases() -> Vec<(String, Runner)> {
+    let mut out = Vec::new();
+    engine_cases(&mut out);
+    out
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cases = all_cases();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["list"] => {
+            for (name, _) in &cases {
+                println!("{name}");
+            }
+        }
+        ["run", name, iters] => {
+            let iters: u64 = iters.parse().expect("ITERS is a number");
+            let Some((_, run)) = cases.iter().find(|(n, _)| n == name) else {
+                eprintln!("no case {name:?}; `icount list` lists them");
+                std::process::exit(2);
+            };
+            run(iters);
+        }
+        _ => {
+            // As `cargo bench` runs it: every case once, so a broken case shows up.
+            machines::check_agreement();
+            for (_, run) in &cases {
+                run(1);
+            }
+            println!(
+                "icount: {} cases ran once; count instructions with tools/icount.sh",
+                cases.len()
+            );
+        }
+    }
+}
