@@ -1,4 +1,6 @@
 //! Property tests: random input sequences across several payments, checked step by step
-//! against a simple reference model and against every invariant of DESIGN.md §2.5.
+//! against a simple reference model and against every invariant of DESIGN.md §2.5, and random
+//! request streams (with a clock that jumps back and forth) through the guards of §3.
 
 mod engine;
+mod guards;

@@ -21,3 +21,29 @@ impl<const E: usize, const R: usize> defmt::Format for crate::Payment<E, R> {
         )
     }
 }
+
+impl<const N: usize> defmt::Format for crate::guard::ReplayGuard<N> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "ReplayGuard {{ capacity: {=usize}, len: {=usize}, tolerance: {=u64}, floor: {} }}",
+            N,
+            self.len(),
+            self.tolerance(),
+            self.floor()
+        )
+    }
+}
+
+impl<const N: usize, O: Clone> defmt::Format for crate::guard::IdempotencyStore<N, O> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "IdempotencyStore {{ capacity: {=usize}, len: {=usize}, retention: {=u64}, floor: {} }}",
+            N,
+            self.len(),
+            self.retention(),
+            self.floor()
+        )
+    }
+}

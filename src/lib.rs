@@ -32,6 +32,7 @@
 //! - [`money`]: integer minor units and ISO 4217 currencies, exact decimal parsing.
 //! - [`payment`]: the payment, its inputs, outcomes and effects; the transition table.
 //! - `snapshot` (feature `serde`): versioned postcard snapshots that re-check every invariant.
+//! - [`guard`]: the host-level replay guard and idempotent-command store, in fixed memory.
 //!
 //! ## Feature flags
 //!
@@ -48,6 +49,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod guard;
 pub mod money;
 pub mod payment;
 pub mod time;
@@ -64,3 +66,8 @@ pub use payment::{
     CreateError, Effect, Effects, InvariantError, LateSuccess, Outcome, Payment, Rejection, Status,
 };
 pub use time::Timestamp;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

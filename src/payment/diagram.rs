@@ -1,6 +1,6 @@
 //! The transition diagram, derived from the transition table itself.
 //!
-//! Every status × input kind × policy is run through [`transition::decide`] with inputs that
+//! Every status × input kind × policy is run through the transition function (`decide`) with inputs that
 //! pass the field checks (the payment's own amount and currency), and every change of status
 //! becomes an edge. The README's diagram is this output; a test fails if they disagree.
 
@@ -13,6 +13,7 @@ use crate::payment::input::{Command, InputKind, RefundId};
 
 /// One edge of the diagram: from, to, the input that moves it, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Edge {
     /// The status before.
     pub from: Status,
@@ -81,13 +82,18 @@ pub fn for_each_edge(mut f: impl FnMut(Edge)) {
                     let Decision::Apply(change) = decision else {
                         continue;
                     };
-                    if change.status == from {
+                    // Partial refunds keep the status: not an edge. A late capture keeps it too,
+                    // but its refund_required effect is the point, so it is drawn.
+                    if change.status == from && change.effect.is_none() {
                         continue;
                     }
-                    let when = match (kind, from) {
-                        (InputKind::Succeed, Status::Failed) => Some("policy accept"),
-                        (InputKind::Refund, _) => Some("rest refunded"),
-                        (InputKind::Tick, _) => Some("deadline passed"),
+                    let when = match (kind, from, change.status) {
+                        (InputKind::Succeed, Status::Failed, Status::Succeeded) => {
+                            Some("policy accept")
+                        }
+                        (InputKind::Succeed, Status::Failed, _) => Some("policy refund"),
+                        (InputKind::Refund, _, _) => Some("rest refunded"),
+                        (InputKind::Tick, _, _) => Some("deadline passed"),
                         _ => None,
                     };
                     let effect = change.effect.map(|e| match e {

@@ -1,6 +1,6 @@
 //! One payment's life: statuses, inputs, outcomes and effects (DESIGN.md §2).
 //!
-//! The transition rules live in [`transition`], as one function; this module holds the state,
+//! The transition rules live in `transition.rs`, as one function (`decide`); this module holds the state,
 //! the event-id memory, and the bookkeeping that makes "the snapshot changes if and only if the
 //! outcome is `applied`" true by construction.
 

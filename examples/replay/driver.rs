@@ -1,18 +1,9 @@
-//! The JSON-lines driver (DESIGN.md §7): replays an event log through the engine.
-//!
-//! ```text
-//! cargo run --example replay < events.jsonl
-//! ```
-//!
-//! One JSON object a line in, one JSON object a line out. It is how a person replays a
-//! production event log ("why did order 42 end up cancelled?"), how a fuzzer's crash is
-//! reproduced, and how tests in any language drive the engine. The format is a public
-//! interface: see DESIGN.md §7 and the README. Exit status 0 if every line was well-formed,
-//! else 2.
+//! The driver itself: one JSON line in, one JSON value out (DESIGN.md §7). Shared by the
+//! `replay` example and the transcript tests.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, Write};
 
+use paystate::guard::{ReplayError, ReplayGuard};
 use paystate::{
     Currency, Effect, EventId, Input, LateSuccess, Money, Outcome, Payment, RefundId, Timestamp,
     snapshot,
@@ -20,7 +11,7 @@ use paystate::{
 use serde_json::{Map, Value, json};
 
 /// A line that is not of the driver's shape: printed as `bad_input` with this detail.
-struct BadInput(String);
+pub struct BadInput(pub String);
 
 fn bad<T>(detail: impl Into<String>) -> Result<T, BadInput> {
     Err(BadInput(detail.into()))
@@ -124,13 +115,58 @@ fn other_than(c: Currency) -> Currency {
     }
 }
 
-#[derive(Default)]
-struct Driver {
+/// Declares `Guard`, one variant per capacity the driver offers, and its dispatch.
+macro_rules! guards {
+    ($($n:literal => $v:ident),* $(,)?) => {
+        /// The driver's replay guard, at one of the capacities it offers (boxed: a guard of
+        /// 4096 entries is 128 KiB).
+        enum Guard { $($v(Box<ReplayGuard<$n>>)),* }
+
+        /// The capacities `replay_guard` accepts.
+        const CAPACITIES: &[u64] = &[$($n),*];
+
+        impl Guard {
+            fn new(capacity: u64, tolerance: u64) -> Option<Guard> {
+                match capacity {
+                    $($n => Some(Guard::$v(Box::new(ReplayGuard::with_tolerance(tolerance)))),)*
+                    _ => None,
+                }
+            }
+
+            fn admit(&mut self, ts: Timestamp, nonce: &[u8], now: Timestamp, valid: bool) -> Result<(), ReplayError> {
+                match self {
+                    $(Guard::$v(g) => g.admit(ts, nonce, now, || valid),)*
+                }
+            }
+        }
+    };
+}
+
+guards! {
+    1 => G1, 2 => G2, 4 => G4, 8 => G8, 10 => G10, 16 => G16, 32 => G32, 50 => G50,
+    64 => G64, 100 => G100, 128 => G128, 256 => G256, 500 => G500, 512 => G512,
+    1000 => G1000, 1024 => G1024, 2048 => G2048, 4096 => G4096,
+}
+
+/// The driver's state: the payments by id, and one replay guard.
+pub struct Driver {
     payments: HashMap<String, Payment>,
+    guard: Guard,
+}
+
+impl Default for Driver {
+    fn default() -> Driver {
+        Driver {
+            payments: HashMap::new(),
+            // DESIGN.md §7: capacity 64 and tolerance 300 until configured.
+            guard: Guard::G64(Box::new(ReplayGuard::new())),
+        }
+    }
 }
 
 impl Driver {
-    fn line(&mut self, line: &str) -> Result<Value, BadInput> {
+    /// Answers one input line; `Err` for a line that is not of the driver's shape.
+    pub fn line(&mut self, line: &str) -> Result<Value, BadInput> {
         let value: Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => return bad(format!("not JSON: {e}")),
@@ -143,6 +179,8 @@ impl Driver {
             "apply" => self.apply(&obj),
             "tick" => self.tick(&obj),
             "snapshot" => self.snapshot(&obj),
+            "replay_guard" => self.replay_guard(&obj),
+            "webhook" => self.webhook(&obj),
             other => bad(format!("unknown op `{other}`")),
         }
     }
@@ -209,6 +247,38 @@ impl Driver {
         };
         let outcome = payment.tick(now);
         Ok(outcome_report(id, payment, &outcome))
+    }
+
+    fn replay_guard(&mut self, obj: &Map<String, Value>) -> Result<Value, BadInput> {
+        let capacity = uint(obj, "capacity")?;
+        let tolerance = opt_uint(obj, "tolerance")?.unwrap_or(ReplayGuard::<1>::DEFAULT_TOLERANCE);
+        match Guard::new(capacity, tolerance) {
+            Some(guard) => {
+                self.guard = guard;
+                Ok(json!({"outcome": "configured"}))
+            }
+            None => bad(format!(
+                "unsupported capacity {capacity}; one of {CAPACITIES:?}"
+            )),
+        }
+    }
+
+    fn webhook(&mut self, obj: &Map<String, Value>) -> Result<Value, BadInput> {
+        let timestamp = Timestamp::from_secs(uint(obj, "timestamp")?);
+        let nonce = string(obj, "nonce")?;
+        let now = Timestamp::from_secs(uint(obj, "now")?);
+        let valid = match obj.get("signature_valid") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return bad("`signature_valid` must be a boolean"),
+        };
+        match self.guard.admit(timestamp, nonce.as_bytes(), now, valid) {
+            Ok(()) => Ok(json!({"outcome": "accepted"})),
+            Err(ReplayError::InvalidNonce { len }) => {
+                bad(format!("`nonce` of {len} bytes (must be 1..=64)"))
+            }
+            Err(e) => Ok(json!({"outcome": "rejected", "error": e.code()})),
+        }
     }
 
     fn snapshot(&mut self, obj: &Map<String, Value>) -> Result<Value, BadInput> {
@@ -282,38 +352,4 @@ fn build_input(
         }
         other => return bad(format!("unknown input type `{other}`")),
     })
-}
-
-fn main() {
-    let mut driver = Driver::default();
-    let stdin = io::stdin();
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let mut all_well_formed = true;
-    for line in stdin.lock().lines() {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                all_well_formed = false;
-                let v = json!({"outcome": "error", "error": "bad_input", "detail": format!("unreadable line: {e}")});
-                let _ = writeln!(out, "{v}");
-                break;
-            }
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v = match driver.line(&line) {
-            Ok(v) => v,
-            Err(BadInput(detail)) => {
-                all_well_formed = false;
-                json!({"outcome": "error", "error": "bad_input", "detail": detail})
-            }
-        };
-        if writeln!(out, "{v}").is_err() {
-            std::process::exit(2);
-        }
-    }
-    let _ = out.flush();
-    std::process::exit(if all_well_formed { 0 } else { 2 });
 }
