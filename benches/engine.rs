@@ -1,6 +1,6 @@
 //! `Payment::apply` for each input kind and over a six-step lifecycle, measured in the same run
 //! as the same machine written as a bare `match`, with `statig` and with `rust-fsm`
-//! (`benches/machines/`).
+//! (`benches/common/machines.rs`).
 //!
 //! `apply` mutates, so every measured call starts from a fresh copy of a prepared state. The
 //! copies are made outside the timed section, for the engine and the baselines alike
@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use criterion::{Bencher, Criterion, criterion_group, criterion_main};
 use paystate::{EventId, Input};
 
-mod machines;
-use machines::cases::{self, NOW, Start, Step, engine, id, inputs, price, t};
-use machines::{Event, rust_fsm_machine, statig_machine};
+mod common;
+use common::cases::{self, NOW, Start, Step, engine, id, inputs, price, t};
+use common::machines::{Event, rust_fsm_machine, statig_machine};
 
 /// States under measurement are reset in pools of this many, untimed, between timed runs.
 /// 64 default payments are 32 KiB: they stay in the L1/L2 cache, as one payment being
@@ -71,7 +71,7 @@ fn compare(c: &mut Criterion, group: &str, start: &Start, step: Step, event: Eve
 }
 
 fn per_kind(c: &mut Criterion) {
-    machines::check_agreement();
+    common::machines::check_agreement();
     for case in cases::per_kind() {
         compare(c, case.name, &case.start, case.step, case.event);
     }

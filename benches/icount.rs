@@ -10,10 +10,12 @@
 use std::hint::black_box;
 
 use paystate::Payment;
+use sha2::{Digest, Sha256};
 
-mod machines;
-use machines::cases::{self, Step, engine};
-use machines::{Event, rust_fsm_machine, statig_machine};
+mod common;
+use common::cases::{self, Step, engine};
+use common::guards::{GuardLoad, SetLoad, nonces};
+use common::machines::{Event, rust_fsm_machine, statig_machine};
 
 /// The code being counted. Never inlined, so callgrind can tell it from the harness.
 #[inline(never)]
@@ -32,6 +34,45 @@ fn from<S: Clone + 'static, O>(start: S, f: impl Fn(&mut S) -> O + 'static) -> R
             black_box(measured(&mut s, &f));
         }
     })
+}
+
+/// A case whose state carries on from call to call (a load at its steady state).
+fn steady<S: 'static, O>(
+    start: impl Fn() -> S + 'static,
+    f: impl Fn(&mut S) -> O + 'static,
+) -> Runner {
+    Box::new(move |iters| {
+        let mut s = start();
+        for _ in 0..iters {
+            black_box(measured(&mut s, &f));
+        }
+    })
+}
+
+fn guard_cases(out: &mut Vec<(String, Runner)>) {
+    fn at<const N: usize>(out: &mut Vec<(String, Runner)>) {
+        out.push((
+            format!("replay-guard/{N}/paystate"),
+            steady(GuardLoad::<N>::warmed, |g| g.step()),
+        ));
+        out.push((
+            format!("replay-guard/{N}/hashset"),
+            steady(|| SetLoad::warmed(N), |s| s.step()),
+        ));
+        let nonce = nonces(1)[0];
+        out.push((
+            format!("replay-guard/{N}/sha256-of-nonce"),
+            from((), move |_| {
+                Sha256::new()
+                    .chain_update(b"paystate/nonce/v1\0")
+                    .chain_update(black_box(nonce))
+                    .finalize()
+            }),
+        ));
+    }
+    at::<8>(out);
+    at::<64>(out);
+    at::<1024>(out);
 }
 
 fn engine_cases(out: &mut Vec<(String, Runner)>) {
@@ -117,6 +158,7 @@ fn engine_cases(out: &mut Vec<(String, Runner)>) {
 fn all_cases() -> Vec<(String, Runner)> {
     let mut out = Vec::new();
     engine_cases(&mut out);
+    guard_cases(&mut out);
     out
 }
 
@@ -144,7 +186,7 @@ fn main() {
         }
         _ => {
             // As `cargo bench` runs it: every case once, so a broken case shows up.
-            machines::check_agreement();
+            common::machines::check_agreement();
             for (_, run) in &cases {
                 run(1);
             }

@@ -3,7 +3,7 @@
 
 use paystate::{Currency, EventId, Input, Money, Outcome, Payment, RefundId, Timestamp};
 
-use super::{Bare, Event, rust_fsm_machine, statig_machine};
+use super::machines::{Bare, Event, rust_fsm_machine, statig_machine};
 
 pub const AMOUNT: u64 = 9_999;
 pub const CREATED: u64 = 1_000;
@@ -59,7 +59,10 @@ impl Start {
 
     pub fn then(mut self, step: Step, event: Event) -> Start {
         assert!(matches!(engine(&mut self.ours, &step), Outcome::Applied(_)));
-        assert!(matches!(self.bare.apply(&event), super::Reply::Applied(_)));
+        assert!(matches!(
+            self.bare.apply(&event),
+            super::machines::Reply::Applied(_)
+        ));
         let _ = statig_machine::apply(&mut self.statig, &event);
         let _ = rust_fsm_machine::apply(&mut self.fsm, &event);
         self

@@ -11,8 +11,6 @@
 //! detection by event id. [`check_agreement`] runs once before measuring and proves the
 //! three baselines and the engine take the same transitions.
 
-#![allow(dead_code)]
-
 /// The six statuses of DESIGN.md §2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -73,8 +71,6 @@ impl Money {
         }
     }
 }
-
-pub mod cases;
 
 /// The hand-written `match`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
