@@ -3,4 +3,6 @@
 //! request streams (with a clock that jumps back and forth) through the guards of §3.
 
 mod engine;
+
+mod alipay;
 mod guards;

@@ -47,3 +47,17 @@ impl<const N: usize, O: Clone> defmt::Format for crate::guard::IdempotencyStore<
         )
     }
 }
+
+#[cfg(feature = "rsa")]
+impl defmt::Format for crate::signature::Rsa2PublicKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Rsa2PublicKey({=u32} bits)", self.bits())
+    }
+}
+
+#[cfg(feature = "rsa")]
+impl defmt::Format for crate::signature::Rsa2PrivateKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Rsa2PrivateKey({=u32} bits)", self.bits())
+    }
+}

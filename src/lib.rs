@@ -49,10 +49,13 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod alipay;
 pub mod guard;
 pub mod money;
 pub mod payment;
+pub mod signature;
 pub mod time;
+pub mod webhook;
 
 #[cfg(feature = "defmt")]
 mod defmt_impls;

@@ -249,6 +249,12 @@ impl Input {
         Ok(Input::with(event_id, Command::Fail, reason.as_bytes()))
     }
 
+    /// [`Input::fail`] for a provider's fixed reason code, which the caller knows to be
+    /// 1..=64 bytes (the webhook mappings' `PAYERROR`, `payment_failed`).
+    pub(crate) fn fail_with_code(event_id: EventId, reason: &'static str) -> Input {
+        Input::with(event_id, Command::Fail, reason.as_bytes())
+    }
+
     /// The merchant or the customer cancels.
     pub fn cancel(event_id: EventId) -> Input {
         Input::with(event_id, Command::Cancel, &[])

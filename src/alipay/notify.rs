@@ -1,0 +1,377 @@
+//! An Alipay asynchronous notification (`notify_url`) → one engine [`Input`].
+//!
+//! The steps, in this order, each a typed error that the host answers with `fail`:
+//!
+//! 1. decode the raw body once, strictly ([`Form::decode`]);
+//! 2. check the RSA2 signature with the pinned Alipay public key under the endpoint's rule
+//!    ([`Notification::verify`]) — only a [`Notification`] can be turned into an input, and
+//!    only `verify` makes one;
+//! 3. the four business checks of DESIGN.md §4 against the host's configuration and the
+//!    payment: `app_id` and `seller_id` are the merchant's, `out_trade_no` is the payment,
+//!    `total_amount` is its amount ([`Notification::to_input`]);
+//! 4. map `trade_status` to an input (table below) with `notify_id` as the event id, apply
+//!    it, and answer with [`Reply::for_outcome`]: `success` for applied, duplicate and
+//!    ignored, `fail` otherwise (Alipay then redelivers, up to 8 times over 25 hours).
+//!
+//! | `trade_status` | payment | input |
+//! |---|---|---|
+//! | `WAIT_BUYER_PAY` | any | `initiate` |
+//! | `TRADE_SUCCESS` | any | `succeed(total_amount)` |
+//! | `TRADE_FINISHED` | any | `succeed(total_amount)` (on a paid order the engine answers `ignored`) |
+//! | `TRADE_CLOSED` | unpaid (`paid` = 0) | `close` (closed unpaid) |
+//! | `TRADE_CLOSED` | paid, balance left | `refund(out_biz_no, balance)`: Alipay closes a paid trade only after a full refund |
+//! | `TRADE_CLOSED` | paid, fully refunded | `close` (the engine answers `ignored`: already true) |
+
+use core::fmt;
+
+use crate::money::{AmountError, Money};
+use crate::payment::input::{EventId, IdError, Input, RefundId};
+use crate::payment::{Outcome, Payment};
+use crate::signature::{MAX_SIGNATURE_LEN, SignatureError, decode_signature};
+
+use super::content::{SignRule, SignedContent};
+use super::form::{Form, FormError, MAX_FIELDS};
+
+/// The host's own Alipay identities, from its configuration (never from the message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MerchantConfig<'c> {
+    /// The application's id (`app_id`, e.g. `2019073166072302`).
+    pub app_id: &'c str,
+    /// The merchant's Alipay account id (`seller_id`, the PID, `2088...`).
+    pub seller_id: &'c str,
+}
+
+/// The `trade_status` values of a trade notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TradeStatus {
+    /// `WAIT_BUYER_PAY`: the trade was created, the buyer has not paid.
+    WaitBuyerPay,
+    /// `TRADE_CLOSED`: closed unpaid (timeout, closed by the merchant), or fully refunded.
+    TradeClosed,
+    /// `TRADE_SUCCESS`: paid; refunds are still possible.
+    TradeSuccess,
+    /// `TRADE_FINISHED`: paid and final (no more refunds); sent after `TRADE_SUCCESS`.
+    TradeFinished,
+}
+
+impl TradeStatus {
+    /// Parses Alipay's name (`"TRADE_SUCCESS"`), exactly.
+    pub fn from_name(name: &str) -> Option<TradeStatus> {
+        match name {
+            "WAIT_BUYER_PAY" => Some(TradeStatus::WaitBuyerPay),
+            "TRADE_CLOSED" => Some(TradeStatus::TradeClosed),
+            "TRADE_SUCCESS" => Some(TradeStatus::TradeSuccess),
+            "TRADE_FINISHED" => Some(TradeStatus::TradeFinished),
+            _ => None,
+        }
+    }
+
+    /// Alipay's name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TradeStatus::WaitBuyerPay => "WAIT_BUYER_PAY",
+            TradeStatus::TradeClosed => "TRADE_CLOSED",
+            TradeStatus::TradeSuccess => "TRADE_SUCCESS",
+            TradeStatus::TradeFinished => "TRADE_FINISHED",
+        }
+    }
+}
+
+/// Why a notification did not become an input. The host answers `fail` ([`Reply::Fail`]) and
+/// logs it; a business-check failure on a correctly signed notification deserves an alert
+/// (the configuration or the order store is wrong, or Alipay and the host disagree).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum NotifyError {
+    /// The body is not a well-formed form.
+    Form(FormError),
+    /// The signature is missing, malformed or wrong.
+    Signature(SignatureError),
+    /// A field the check or the mapping needs is absent or empty.
+    MissingField {
+        /// Its name.
+        field: &'static str,
+    },
+    /// `app_id` is not the host's application.
+    AppIdMismatch,
+    /// `seller_id` is not the host's merchant account.
+    SellerIdMismatch,
+    /// `out_trade_no` is not the payment the host passed.
+    OrderMismatch,
+    /// `total_amount` (or `refund_fee`) is not a decimal amount in the payment's currency.
+    InvalidAmount {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        error: AmountError,
+    },
+    /// `total_amount` is not the payment's amount.
+    AmountMismatch {
+        /// The payment's amount, in minor units.
+        expected: u64,
+        /// The notification's `total_amount`, in minor units.
+        got: u64,
+    },
+    /// A `trade_status` this crate does not know.
+    UnknownTradeStatus,
+    /// `notify_id` is not 1..=64 bytes.
+    InvalidNotifyId(IdError),
+    /// `out_biz_no` (the refund's id) is not 1..=64 bytes.
+    InvalidRefundId(IdError),
+    /// A `TRADE_CLOSED` of a paid payment whose `refund_fee` (the trade's total refund) is not
+    /// what the payment captured: it is not the full refund Alipay closes a trade for.
+    RefundMismatch {
+        /// The captured amount, in minor units.
+        expected: u64,
+        /// `refund_fee`, in minor units.
+        got: u64,
+    },
+}
+
+impl NotifyError {
+    /// A short stable code for logs (`"amount_mismatch"`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            NotifyError::Form(e) => e.code(),
+            NotifyError::Signature(e) => e.code(),
+            NotifyError::MissingField { .. } => "missing_field",
+            NotifyError::AppIdMismatch => "app_id_mismatch",
+            NotifyError::SellerIdMismatch => "seller_id_mismatch",
+            NotifyError::OrderMismatch => "out_trade_no_mismatch",
+            NotifyError::InvalidAmount { .. } => "invalid_amount",
+            NotifyError::AmountMismatch { .. } => "amount_mismatch",
+            NotifyError::UnknownTradeStatus => "unknown_trade_status",
+            NotifyError::InvalidNotifyId(_) => "invalid_notify_id",
+            NotifyError::InvalidRefundId(_) => "invalid_refund_id",
+            NotifyError::RefundMismatch { .. } => "refund_mismatch",
+        }
+    }
+}
+
+impl fmt::Display for NotifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotifyError::Form(e) => write!(f, "malformed body: {e}"),
+            NotifyError::Signature(e) => write!(f, "bad signature: {e}"),
+            NotifyError::MissingField { field } => write!(f, "field {field} is missing or empty"),
+            NotifyError::AppIdMismatch => f.write_str("app_id is not this application's"),
+            NotifyError::SellerIdMismatch => f.write_str("seller_id is not this merchant's"),
+            NotifyError::OrderMismatch => f.write_str("out_trade_no is not this payment"),
+            NotifyError::InvalidAmount { field, error } => write!(f, "{field}: {error}"),
+            NotifyError::AmountMismatch { expected, got } => write!(
+                f,
+                "total_amount is {got} minor units, the payment is {expected}"
+            ),
+            NotifyError::UnknownTradeStatus => f.write_str("unknown trade_status"),
+            NotifyError::InvalidNotifyId(e) => write!(f, "notify_id: {e}"),
+            NotifyError::InvalidRefundId(e) => write!(f, "out_biz_no: {e}"),
+            NotifyError::RefundMismatch { expected, got } => write!(
+                f,
+                "TRADE_CLOSED with refund_fee {got} minor units, the payment captured {expected}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for NotifyError {}
+
+impl From<FormError> for NotifyError {
+    fn from(e: FormError) -> Self {
+        NotifyError::Form(e)
+    }
+}
+
+impl From<SignatureError> for NotifyError {
+    fn from(e: SignatureError) -> Self {
+        NotifyError::Signature(e)
+    }
+}
+
+/// What the host writes back as the whole HTTP response body to Alipay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Reply {
+    /// `success`: processed (applied, a duplicate, or nothing to do). Alipay stops
+    /// redelivering.
+    Success,
+    /// `fail`: not processed. Alipay redelivers later.
+    Fail,
+}
+
+impl Reply {
+    /// `success` when the outcome is acknowledged (applied, duplicate, ignored), `fail` when
+    /// it was rejected. Reply only after the new snapshot is persisted.
+    pub const fn for_outcome(outcome: &Outcome) -> Reply {
+        if outcome.acknowledge() {
+            Reply::Success
+        } else {
+            Reply::Fail
+        }
+    }
+
+    /// The exact body to send: `"success"` or `"fail"` (lower case, nothing else).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reply::Success => "success",
+            Reply::Fail => "fail",
+        }
+    }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A notification whose signature was checked with the host's pinned key. Only
+/// [`Notification::verify`] (or [`Notification::verify_with`]) makes one, so an unverified
+/// body can never reach [`Notification::to_input`].
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Notification<'f, 'b, const N: usize = MAX_FIELDS> {
+    form: &'f Form<'b, N>,
+    rule: SignRule,
+}
+
+impl<'f, 'b, const N: usize> Notification<'f, 'b, N> {
+    /// Checks the signature with the pinned Alipay public key, under the endpoint's rule
+    /// ([`SignRule::V1`] for a trade `notify_url`). `sign_type` in the message is ignored:
+    /// the algorithm is always RSA2.
+    #[cfg(feature = "rsa")]
+    pub fn verify(
+        form: &'f Form<'b, N>,
+        rule: SignRule,
+        key: &crate::signature::Rsa2PublicKey,
+    ) -> Result<Self, SignatureError> {
+        Notification::verify_with(form, rule, |digest, sig| key.verify_digest(digest, sig))
+    }
+
+    /// Like [`verify`](Self::verify), with the host's own RSA implementation (a secure
+    /// element, an HSM, a device without a heap): `check` gets the SHA-256 digest of the signed
+    /// content and the decoded signature, and must verify SHA256withRSA PKCS#1 v1.5 with the
+    /// pinned Alipay public key.
+    pub fn verify_with<F>(
+        form: &'f Form<'b, N>,
+        rule: SignRule,
+        check: F,
+    ) -> Result<Self, SignatureError>
+    where
+        F: FnOnce(&[u8; 32], &[u8]) -> Result<(), SignatureError>,
+    {
+        let sign = form.get("sign").ok_or(SignatureError::Missing)?;
+        let mut buf = [0u8; MAX_SIGNATURE_LEN];
+        let signature = decode_signature(sign, &mut buf)?;
+        check(&SignedContent::new(form, rule).digest(), signature)?;
+        Ok(Notification { form, rule })
+    }
+
+    /// The verified form.
+    pub fn form(&self) -> &'f Form<'b, N> {
+        self.form
+    }
+
+    /// The rule it was verified under.
+    pub fn rule(&self) -> SignRule {
+        self.rule
+    }
+
+    /// The decoded value of a field.
+    pub fn get(&self, key: &str) -> Option<&'b str> {
+        self.form.get(key)
+    }
+
+    fn required(&self, field: &'static str) -> Result<&'b str, NotifyError> {
+        match self.form.get(field) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(NotifyError::MissingField { field }),
+        }
+    }
+
+    /// `out_trade_no`: the merchant's order id, to look the payment up by.
+    pub fn out_trade_no(&self) -> Result<&'b str, NotifyError> {
+        self.required("out_trade_no")
+    }
+
+    /// `notify_id`: the notification's id, the same on every redelivery.
+    pub fn notify_id(&self) -> Result<&'b str, NotifyError> {
+        self.required("notify_id")
+    }
+
+    /// `trade_status`.
+    pub fn trade_status(&self) -> Result<TradeStatus, NotifyError> {
+        TradeStatus::from_name(self.required("trade_status")?)
+            .ok_or(NotifyError::UnknownTradeStatus)
+    }
+
+    fn amount(&self, field: &'static str, currency: crate::Currency) -> Result<Money, NotifyError> {
+        Money::parse(self.required(field)?, currency)
+            .map_err(|error| NotifyError::InvalidAmount { field, error })
+    }
+
+    /// Runs the four business checks against the host's configuration and `payment` (the one
+    /// the host stores under `order_id`), then maps `trade_status` to the input to apply
+    /// (see the module docs). The amount is read in the payment's currency.
+    ///
+    /// The host applies the input, persists the payment if the outcome is applied, and
+    /// answers [`Reply::for_outcome`]. On an error it answers [`Reply::Fail`].
+    pub fn to_input<const E: usize, const R: usize>(
+        &self,
+        merchant: &MerchantConfig<'_>,
+        order_id: &str,
+        payment: &Payment<E, R>,
+    ) -> Result<Input, NotifyError> {
+        if self.required("app_id")? != merchant.app_id {
+            return Err(NotifyError::AppIdMismatch);
+        }
+        if self.required("seller_id")? != merchant.seller_id {
+            return Err(NotifyError::SellerIdMismatch);
+        }
+        if self.out_trade_no()? != order_id {
+            return Err(NotifyError::OrderMismatch);
+        }
+        let total = self.amount("total_amount", payment.currency())?;
+        if total != payment.amount() {
+            return Err(NotifyError::AmountMismatch {
+                expected: payment.amount().minor_units(),
+                got: total.minor_units(),
+            });
+        }
+        let notify_id = self.notify_id()?;
+        let status = self.trade_status()?;
+        let event = EventId::new(notify_id.as_bytes()).map_err(NotifyError::InvalidNotifyId)?;
+        Ok(match status {
+            TradeStatus::WaitBuyerPay => Input::initiate(event),
+            TradeStatus::TradeSuccess | TradeStatus::TradeFinished => Input::succeed(event, total),
+            TradeStatus::TradeClosed if payment.paid().is_zero() => Input::close(event),
+            TradeStatus::TradeClosed => {
+                if self.get("refund_fee").is_some_and(|v| !v.is_empty()) {
+                    let refunded = self.amount("refund_fee", payment.currency())?;
+                    if refunded != payment.paid() {
+                        return Err(NotifyError::RefundMismatch {
+                            expected: payment.paid().minor_units(),
+                            got: refunded.minor_units(),
+                        });
+                    }
+                }
+                let balance = payment.balance();
+                if balance.is_zero() {
+                    // Already fully refunded: the engine answers `ignored`.
+                    Input::close(event)
+                } else {
+                    let refund_id = match self.get("out_biz_no") {
+                        Some(id) if !id.is_empty() => id,
+                        // Redeliveries keep their notify_id, so this id is stable too.
+                        _ => notify_id,
+                    };
+                    let refund_id = RefundId::new(refund_id.as_bytes())
+                        .map_err(NotifyError::InvalidRefundId)?;
+                    Input::refund(event, refund_id, balance)
+                }
+            }
+        })
+    }
+}
