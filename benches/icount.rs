@@ -9,13 +9,15 @@
 
 use std::hint::black_box;
 
-use paystate::Payment;
+use paystate::{Payment, snapshot};
 use sha2::{Digest, Sha256};
 
 mod common;
 use common::cases::{self, Step, engine};
 use common::guards::{GuardLoad, SetLoad, nonces};
 use common::machines::{Event, rust_fsm_machine, statig_machine};
+use common::signatures::{Alipay, HmacWebhook};
+use common::snapshots;
 
 /// The code being counted. Never inlined, so callgrind can tell it from the harness.
 #[inline(never)]
@@ -155,10 +157,96 @@ fn engine_cases(out: &mut Vec<(String, Runner)>) {
     ));
 }
 
+fn snapshot_cases(out: &mut Vec<(String, Runner)>) {
+    for (name, p) in [
+        ("typical", snapshots::typical()),
+        ("full", snapshots::full()),
+    ] {
+        let plain = snapshots::Plain::of(&p);
+        let mut buf = [0u8; snapshot::MAX_SIZE];
+        let bytes = snapshot::encode(&p, &mut buf).expect("fits").to_vec();
+        let plain_bytes = postcard::to_slice(&plain, &mut [0u8; snapshot::MAX_SIZE])
+            .expect("encodes")
+            .to_vec();
+        out.push((
+            format!("snapshot/{name}/encode/paystate"),
+            from(p.clone(), |p: &mut Payment| {
+                let mut buf = [0u8; snapshot::MAX_SIZE];
+                snapshot::encode(p, &mut buf).map(|s| s.len())
+            }),
+        ));
+        out.push((
+            format!("snapshot/{name}/encode/postcard-plain"),
+            from(plain.clone(), |p| {
+                let mut buf = [0u8; snapshot::MAX_SIZE];
+                postcard::to_slice(p, &mut buf).map(|s| s.len())
+            }),
+        ));
+        out.push((
+            format!("snapshot/{name}/decode/paystate"),
+            from(bytes, |b| snapshot::decode::<8, 16>(b)),
+        ));
+        out.push((
+            format!("snapshot/{name}/decode/postcard-plain"),
+            from(plain_bytes, |b| postcard::from_bytes::<snapshots::Plain>(b)),
+        ));
+        out.push((
+            format!("snapshot/{name}/encode+decode/paystate"),
+            from(p, |p: &mut Payment| {
+                let mut buf = [0u8; snapshot::MAX_SIZE];
+                let bytes = snapshot::encode(p, &mut buf).ok()?;
+                snapshot::decode::<8, 16>(bytes).ok()
+            }),
+        ));
+        out.push((
+            format!("snapshot/{name}/encode+decode/postcard-plain"),
+            from(plain, |p| {
+                let mut buf = [0u8; snapshot::MAX_SIZE];
+                let bytes = postcard::to_slice(p, &mut buf).ok()?;
+                postcard::from_bytes::<snapshots::Plain>(bytes).ok()
+            }),
+        ));
+    }
+}
+
+fn signature_cases(out: &mut Vec<(String, Runner)>) {
+    // Built lazily: only the case that runs pays for parsing keys.
+    out.push((
+        "alipay-notify-v1/paystate".into(),
+        steady(Alipay::new, |a| a.notification()),
+    ));
+    out.push((
+        "alipay-notify-v1/rsa2-verify-alone".into(),
+        steady(Alipay::new, |a| a.rsa2_verify()),
+    ));
+    out.push((
+        "alipay-notify-v1/decode+content-digest".into(),
+        steady(Alipay::new, |a| a.content_digest()),
+    ));
+    out.push((
+        "rsa2-verify/paystate".into(),
+        steady(Alipay::new, |a| a.rsa2_verify()),
+    ));
+    out.push((
+        "rsa2-verify/ring".into(),
+        steady(Alipay::new, |a| a.ring_verify()),
+    ));
+    out.push((
+        "hmac-webhook-1KiB/paystate".into(),
+        steady(HmacWebhook::new, |w| w.verify()),
+    ));
+    out.push((
+        "hmac-webhook-1KiB/sha256".into(),
+        steady(HmacWebhook::new, |w| w.sha256()),
+    ));
+}
+
 fn all_cases() -> Vec<(String, Runner)> {
     let mut out = Vec::new();
     engine_cases(&mut out);
     guard_cases(&mut out);
+    snapshot_cases(&mut out);
+    signature_cases(&mut out);
     out
 }
 

@@ -5,5 +5,7 @@
 pub mod cases;
 pub mod guards;
 pub mod machines;
+#[cfg(feature = "rsa")]
+pub mod signatures;
 #[cfg(feature = "serde")]
 pub mod snapshots;
