@@ -22,6 +22,26 @@ impl<const E: usize, const R: usize> defmt::Format for crate::Payment<E, R> {
     }
 }
 
+impl defmt::Format for crate::table::OrderId {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=[u8]:a}", self.as_bytes())
+    }
+}
+
+#[cfg(feature = "rsa")]
+impl defmt::Format for crate::signature::Rsa2PublicKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Rsa2PublicKey({=u32} bits)", self.bits())
+    }
+}
+
+#[cfg(feature = "rsa")]
+impl defmt::Format for crate::signature::Rsa2PrivateKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Rsa2PrivateKey({=u32} bits)", self.bits())
+    }
+}
+
 impl<const N: usize> defmt::Format for crate::guard::ReplayGuard<N> {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
@@ -48,16 +68,52 @@ impl<const N: usize, O: Clone> defmt::Format for crate::guard::IdempotencyStore<
     }
 }
 
-#[cfg(feature = "rsa")]
-impl defmt::Format for crate::signature::Rsa2PublicKey {
+impl defmt::Format for crate::webhook::hmac::HmacKey {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "Rsa2PublicKey({=u32} bits)", self.bits())
+        defmt::write!(f, "HmacKey(..)")
     }
 }
 
-#[cfg(feature = "rsa")]
-impl defmt::Format for crate::signature::Rsa2PrivateKey {
+impl defmt::Format for crate::webhook::hmac::Verifier {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "Rsa2PrivateKey({=u32} bits)", self.bits())
+        defmt::write!(f, "hmac::Verifier {{ timestamp: {} }}", self.timestamp())
+    }
+}
+
+impl defmt::Format for crate::webhook::stripe::Verifier<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "stripe::Verifier {{ timestamp: {} }}", self.timestamp())
+    }
+}
+
+#[cfg(feature = "wechatpay")]
+impl defmt::Format for crate::webhook::wechatpay::ApiV3Key {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "ApiV3Key(..)")
+    }
+}
+
+#[cfg(feature = "wechatpay")]
+impl defmt::Format for crate::webhook::wechatpay::PlatformKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "PlatformKey {{ id: {=str}, key: {} }}",
+            self.id(),
+            self.key()
+        )
+    }
+}
+
+#[cfg(feature = "x509")]
+impl defmt::Format for crate::signature::x509::Certificate {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Certificate {{ serial: {=str}, not_before: {}, not_after: {} }}",
+            self.serial_hex().as_str(),
+            self.not_before(),
+            self.not_after()
+        )
     }
 }

@@ -33,10 +33,18 @@
 //! - [`payment`]: the payment, its inputs, outcomes and effects; the transition table.
 //! - `snapshot` (feature `serde`): versioned postcard snapshots that re-check every invariant.
 //! - [`guard`]: the host-level replay guard and idempotent-command store, in fixed memory.
+//! - [`table`]: many payments keyed by order id, without a heap.
+//! - [`reconcile`]: the host's ledger against the provider's bill, streaming, no allocation.
+//! - [`alipay`]: strict form decoding, signed content, notifications to inputs, responses.
+//! - `signature` (RSA parts behind feature `rsa`): RSA2 keys, verification and signing.
+//! - [`webhook`]: HMAC-SHA256 (the generic scheme and Stripe's) and WeChat Pay v3.
 //!
 //! ## Feature flags
 //!
 //! - `serde` (default): snapshots with serde + postcard.
+//! - `rsa` (default): RSA2 verification and signing (needs `alloc`).
+//! - `x509`: public keys and serials out of X.509 certificates (needs `rsa`).
+//! - `wechatpay` (default): WeChat Pay v3 platform keys and resource decryption (needs `x509`).
 //! - `defmt`: `defmt::Format` on every public type, for firmware logs.
 //! - `alloc`: helpers that return owned strings. The core never needs it.
 #![no_std]
@@ -53,7 +61,9 @@ pub mod alipay;
 pub mod guard;
 pub mod money;
 pub mod payment;
+pub mod reconcile;
 pub mod signature;
+pub mod table;
 pub mod time;
 pub mod webhook;
 
@@ -68,9 +78,10 @@ pub use payment::input::{Command, EventId, IdError, Input, InputKind, MAX_ID_LEN
 pub use payment::{
     CreateError, Effect, Effects, InvariantError, LateSuccess, Outcome, Payment, Rejection, Status,
 };
+pub use table::{OrderId, PaymentTable, TableError};
 pub use time::Timestamp;
 
 /// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "serde", feature = "rsa", feature = "wechatpay"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

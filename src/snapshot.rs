@@ -88,8 +88,10 @@ impl fmt::Display for SnapshotError {
 
 impl core::error::Error for SnapshotError {}
 
-#[derive(Serialize)]
-struct WireOut<'a, I: Serialize> {
+/// The fields in wire order. `Ev` and `Rf` are borrowed slices when encoding and bounded
+/// vectors (the payment's capacities) when decoding, so one definition serves both ways.
+#[derive(Serialize, Deserialize)]
+struct Wire<Ev, Rf> {
     amount: u64,
     currency: u16,
     created_at: u64,
@@ -99,23 +101,8 @@ struct WireOut<'a, I: Serialize> {
     version: u32,
     policy: u8,
     status: u8,
-    events: I,
-    refunds: &'a [([u8; 8], u64)],
-}
-
-#[derive(Deserialize)]
-struct WireIn<const E: usize, const R: usize> {
-    amount: u64,
-    currency: u16,
-    created_at: u64,
-    expires_at: Option<u64>,
-    paid: u64,
-    refunded: u64,
-    version: u32,
-    policy: u8,
-    status: u8,
-    events: heapless::Vec<EventEntry, E>,
-    refunds: heapless::Vec<([u8; 8], u64), R>,
+    events: Ev,
+    refunds: Rf,
 }
 
 /// Writes the snapshot of `payment` into `buf` and returns the bytes written.
@@ -127,7 +114,7 @@ pub fn encode<'b, const E: usize, const R: usize>(
     let (first, rest) = buf.split_first_mut().ok_or(SnapshotError::BufferTooSmall)?;
     *first = FORMAT_VERSION;
     let events: heapless::Vec<EventEntry, E> = payment.applied_events().collect();
-    let wire = WireOut {
+    let wire = Wire {
         amount: payment.amount().minor_units(),
         currency: payment.currency().numeric(),
         created_at: payment.created_at().as_secs(),
@@ -158,7 +145,9 @@ pub fn decode<const E: usize, const R: usize>(
     if version != FORMAT_VERSION {
         return Err(SnapshotError::UnknownVersion(version));
     }
-    let (wire, left): (WireIn<E, R>, &[u8]) =
+    type Decoded<const E: usize, const R: usize> =
+        Wire<heapless::Vec<EventEntry, E>, heapless::Vec<([u8; 8], u64), R>>;
+    let (wire, left): (Decoded<E, R>, &[u8]) =
         postcard::take_from_bytes(rest).map_err(|_| SnapshotError::Malformed)?;
     if !left.is_empty() {
         return Err(SnapshotError::TrailingBytes);

@@ -230,3 +230,21 @@ fn wrong_keys_are_typed_errors() {
     let pem = text("app2048.spki.pem");
     assert!(Rsa2PublicKey::from_pem(&pem[..200]).is_err());
 }
+
+/// With the `x509` feature a certificate file loads as the key it certifies, in PEM and DER,
+/// so `verify alipay --public-key alipayCertPublicKey_RSA2.crt` works in certificate mode.
+#[cfg(feature = "x509")]
+#[test]
+fn a_certificate_loads_as_its_public_key() {
+    let pem = include_bytes!("data/wechatpay_fresh/platform_cert.pem");
+    let der = include_bytes!("data/wechatpay_fresh/platform_cert.der");
+    let key = include_str!("data/wechatpay_fresh/platform_public_key.pem");
+    let want = Rsa2PublicKey::from_pem(key).unwrap();
+    assert_eq!(Rsa2PublicKey::parse(pem).unwrap(), want);
+    assert_eq!(Rsa2PublicKey::parse(der).unwrap(), want);
+    // A broken certificate is still reported as a certificate problem.
+    assert_eq!(
+        Rsa2PublicKey::parse(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+        Err(KeyError::Certificate)
+    );
+}

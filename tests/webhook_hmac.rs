@@ -45,6 +45,10 @@ fn the_scheme_signs_timestamp_bar_body() {
         key.tag(b"1700000000|what do ya want for nothing?")
     );
     assert_eq!(hmac::sign(&key, T(0), b""), key.tag(b"0|"));
+    assert_eq!(
+        hmac::sign(&key, T(u64::MAX), b"x"),
+        key.tag(b"18446744073709551615|x")
+    );
 }
 
 #[test]

@@ -386,3 +386,105 @@ fn payment_intent_events_drive_the_payment() {
         assert_eq!(PaymentIntentEvent::from_type(e.event_type()), Some(e));
     }
 }
+
+mod properties {
+    use super::*;
+    use paystate::webhook::parse_timestamp;
+    use proptest::prelude::*;
+
+    fn ows() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["", " ", "\t", "  "])
+    }
+
+    proptest! {
+        /// Whatever the order of the elements, the spaces around them, and the other
+        /// signatures beside it, the genuine v1 is found, and any other body fails.
+        #[test]
+        fn the_genuine_v1_is_found_in_any_arrangement(
+            body in prop::collection::vec(any::<u8>(), 0..200),
+            t in 0u64..4_000_000_000,
+            decoys in prop::collection::vec(any::<[u8; 32]>(), 0..4),
+            v0 in any::<[u8; 32]>(),
+            perm in any::<prop::sample::Index>(),
+            spaces in prop::collection::vec(ows(), 16),
+            flip in any::<prop::sample::Index>(),
+        ) {
+            let key = HmacKey::new(b"whsec_property").unwrap();
+            let good = stripe::sign(&key, T(t), &body);
+            let mut elements: Vec<String> = decoys.iter().map(|d| format!("v1={}", hex(*d))).collect();
+            elements.push(format!("v1={}", hex(good)));
+            elements.push(format!("v0={}", hex(v0)));
+            elements.push(format!("t={t}"));
+            // A rotation of the elements by a random amount, then a random swap.
+            let n = elements.len();
+            elements.rotate_left(perm.index(n));
+            elements.swap(0, perm.index(n.max(2) - 1) % n);
+            let header = elements
+                .iter()
+                .enumerate()
+                .map(|(i, e)| format!("{}{e}{}", spaces[2 * i % 16], spaces[(2 * i + 1) % 16]))
+                .collect::<Vec<_>>()
+                .join(",");
+            let v1s: Vec<&String> = elements.iter().filter(|e| e.starts_with("v1=")).collect();
+            let expect = v1s.iter().position(|e| **e == format!("v1={}", hex(good)));
+            let verified = stripe::verify(&key, &header, &body, T(t), Tolerance::DEFAULT);
+            prop_assert_eq!(verified.map(|v| v.matched()).ok(), expect);
+
+            let mut other = body.clone();
+            if other.is_empty() { other.push(0) } else { let i = flip.index(other.len()); other[i] ^= 0x20; }
+            let forged = stripe::verify(&key, &header, &other, T(t), Tolerance::DEFAULT);
+            // A decoy could only match by an HMAC collision.
+            prop_assert_eq!(forged, Err(StripeError::Mismatch));
+        }
+
+        /// A timestamp is accepted exactly when it is the canonical decimal form of a u64.
+        #[test]
+        fn timestamps_are_exactly_canonical_u64s(text in "[-+ 0-9a]{0,22}") {
+            let canonical = text.parse::<u64>().ok().filter(|n| n.to_string() == text);
+            prop_assert_eq!(parse_timestamp(&text).ok().map(|t| t.as_secs()), canonical);
+        }
+
+        /// The parser agrees with a plain model of the header grammar on headers built from
+        /// valid, broken and foreign elements.
+        #[test]
+        fn the_header_parser_agrees_with_a_plain_model(
+            elements in prop::collection::vec(prop::sample::select(vec![
+                "t=1614264600", " t=1614264600 ", "t=0", "t=01", "t=", "t=x", "t=99999999999999999999",
+                "v1=562b3f1fff088096a6ced058286d36883179bbfa1426f58d028a3ad3cd59fa55",
+                "\tv1=562B3F1FFF088096A6CED058286D36883179BBFA1426F58D028A3AD3CD59FA55",
+                "v1=562b3f", "v1=", "v1=zz2b3f1fff088096a6ced058286d36883179bbfa1426f58d028a3ad3cd59fa55",
+                "v0=abc", "v2=", "tv1=562b3f1fff088096a6ced058286d36883179bbfa1426f58d028a3ad3cd59fa55",
+                "x", "", "=1", "t 1=2", "v1 =ab",
+            ]), 0..6),
+        ) {
+            let header = elements.join(",");
+            let model = || -> Option<(u64, usize)> {
+                if header.trim_matches([' ', '\t']).is_empty() {
+                    return None;
+                }
+                let (mut t, mut v1) = (None, 0);
+                for e in header.split(',') {
+                    let (k, v) = e.trim_matches([' ', '\t']).split_once('=')?;
+                    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric()) {
+                        return None;
+                    }
+                    match k {
+                        "t" if t.is_some() => return None,
+                        "t" => t = Some(v.parse::<u64>().ok().filter(|n| n.to_string() == v)?),
+                        "v1" if v.len() == 64 && v.chars().all(|c| c.is_ascii_hexdigit()) => v1 += 1,
+                        "v1" => return None,
+                        _ => {}
+                    }
+                }
+                Some((t?, v1)).filter(|&(_, n)| n > 0)
+            };
+            let parsed = SignatureHeader::parse(&header)
+                .ok()
+                .map(|h| (h.timestamp().as_secs(), h.v1_count()));
+            prop_assert_eq!(parsed, model(), "{:?}", header);
+            if let Ok(h) = SignatureHeader::parse(&header) {
+                prop_assert_eq!(h.v1_signatures().count(), h.v1_count());
+            }
+        }
+    }
+}

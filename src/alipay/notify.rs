@@ -4,8 +4,8 @@
 //!
 //! 1. decode the raw body once, strictly ([`Form::decode`]);
 //! 2. check the RSA2 signature with the pinned Alipay public key under the endpoint's rule
-//!    ([`Notification::verify`]) — only a [`Notification`] can be turned into an input, and
-//!    only `verify` makes one;
+//!    (`Notification::verify`, feature `rsa`) — only a [`Notification`] can be turned into
+//!    an input, and only a signature check makes one;
 //! 3. the four business checks of DESIGN.md §4 against the host's configuration and the
 //!    payment: `app_id` and `seller_id` are the merchant's, `out_trade_no` is the payment,
 //!    `total_amount` is its amount ([`Notification::to_input`]);
@@ -228,7 +228,7 @@ impl fmt::Display for Reply {
 }
 
 /// A notification whose signature was checked with the host's pinned key. Only
-/// [`Notification::verify`] (or [`Notification::verify_with`]) makes one, so an unverified
+/// `Notification::verify` (feature `rsa`) or [`Notification::verify_with`] makes one, so an unverified
 /// body can never reach [`Notification::to_input`].
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -250,7 +250,7 @@ impl<'f, 'b, const N: usize> Notification<'f, 'b, N> {
         Notification::verify_with(form, rule, |digest, sig| key.verify_digest(digest, sig))
     }
 
-    /// Like [`verify`](Self::verify), with the host's own RSA implementation (a secure
+    /// Like `verify` (feature `rsa`), with the host's own RSA implementation (a secure
     /// element, an HSM, a device without a heap): `check` gets the SHA-256 digest of the signed
     /// content and the decoded signature, and must verify SHA256withRSA PKCS#1 v1.5 with the
     /// pinned Alipay public key.

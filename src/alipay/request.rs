@@ -237,11 +237,13 @@ pub fn beijing_time(t: Timestamp) -> Result<heapless::String<19>, RequestError> 
         .ok_or(RequestError::TimestampOutOfRange)?;
     let days = i64::try_from(secs / 86_400).map_err(|_| RequestError::TimestampOutOfRange)?;
     let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm), for days ≥ 0. `days` is
-    // below 2^48, so no step below can overflow an i64.
-    let z = days
-        .checked_add(719_468)
-        .ok_or(RequestError::TimestampOutOfRange)?;
+    // 10000-01-01 is day 2_932_897: refusing anything later keeps every step below on small
+    // numbers.
+    if days >= 2_932_897 {
+        return Err(RequestError::TimestampOutOfRange);
+    }
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm), for days ≥ 0.
+    let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
@@ -250,9 +252,6 @@ pub fn beijing_time(t: Timestamp) -> Result<heapless::String<19>, RequestError> 
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    if year > 9999 {
-        return Err(RequestError::TimestampOutOfRange);
-    }
     let mut out = heapless::String::new();
     write!(
         out,

@@ -181,16 +181,12 @@ impl<const N: usize> ReplayGuard<N> {
     /// Steps 1–2: the two-sided window and the floor. Read-only; call it before verifying the
     /// signature so that clearly stale or future-dated messages cost no signature check.
     pub fn check_window(&self, timestamp: Timestamp, now: Timestamp) -> Result<(), ReplayError> {
-        if let Some(age) = now.checked_since(timestamp) {
-            if age > self.tolerance {
-                return Err(ReplayError::Stale);
-            }
-        } else if timestamp
-            .checked_since(now)
-            .is_some_and(|ahead| ahead > self.tolerance)
-        {
-            return Err(ReplayError::FromFuture);
-        }
+        // Step 1 is the same two-sided window every webhook scheme checks.
+        let tolerance = crate::webhook::Tolerance::from_secs(self.tolerance);
+        crate::webhook::check_window(timestamp, now, tolerance).map_err(|e| match e {
+            crate::webhook::WindowError::FromFuture { .. } => ReplayError::FromFuture,
+            _ => ReplayError::Stale,
+        })?;
         match self.floor {
             Some(floor) if timestamp <= floor => Err(ReplayError::Stale),
             _ => Ok(()),
@@ -289,6 +285,20 @@ impl<const N: usize> ReplayGuard<N> {
         if let Some(gone) = self.table.pop_oldest() {
             self.floor = Some(self.floor.map_or(gone.time, |f| f.max(gone.time)));
         }
+    }
+}
+
+#[cfg(fuzzing)]
+impl<const N: usize> ReplayGuard<N> {
+    /// Whether the memory is well formed: the hash index finds every remembered entry, the heap
+    /// is in order, and every remembered timestamp lies above the floor. Only in fuzzing builds
+    /// (`--cfg fuzzing`), for the `replay_guard` target.
+    #[doc(hidden)]
+    pub fn is_consistent(&self) -> bool {
+        self.table.is_consistent()
+            && self
+                .floor
+                .is_none_or(|f| self.table.oldest().is_none_or(|e| e.time > f))
     }
 }
 

@@ -315,8 +315,8 @@ impl<const N: usize, V> Table<N, V> {
         }
     }
 
-    /// Checks every structural invariant; for tests.
-    #[cfg(test)]
+    /// Checks every structural invariant; for tests and the fuzz targets.
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn is_consistent(&self) -> bool {
         let slots = self.index.as_flattened();
         let live = self.heap.get(..self.len).unwrap_or(&[]);

@@ -6,7 +6,7 @@
 //!
 //! This module is always compiled and never allocates: it holds the error types and the strict
 //! base64 decoding of a signature into a fixed buffer. The RSA keys themselves
-//! ([`Rsa2PublicKey`], [`Rsa2PrivateKey`]) need the `rsa` feature, which needs a heap.
+//! (`Rsa2PublicKey`, `Rsa2PrivateKey`) need the `rsa` feature, which needs a heap.
 
 use core::fmt;
 

@@ -105,7 +105,7 @@ fn decode_base64_lax_whitespace(text: &str) -> Result<Vec<u8>, KeyError> {
     if compact.is_empty() {
         return Err(KeyError::Empty);
     }
-    let mut out = alloc::vec![0u8; compact.len() / 4 * 3 + 3];
+    let mut out = alloc::vec![0u8; (compact.len() / 4).saturating_mul(3).saturating_add(3)];
     let len = Base64::decode(&compact, &mut out)
         .map_err(|_| KeyError::InvalidBase64)?
         .len();
@@ -114,10 +114,14 @@ fn decode_base64_lax_whitespace(text: &str) -> Result<Vec<u8>, KeyError> {
 }
 
 /// One PEM block: its label and its decoded body. Lax about layout (line width, CRLF,
-/// indentation, text after the END line is refused).
+/// indentation, explanatory text before the block as RFC 7468 allows); anything after the
+/// END line is refused (a second block would be silently ignored otherwise).
 fn decode_pem(text: &str) -> Result<(&str, Vec<u8>), KeyError> {
-    let text = text.trim();
+    let begin = text.find("-----BEGIN ").ok_or(KeyError::InvalidPem)?;
     let rest = text
+        .get(begin..)
+        .unwrap_or_default()
+        .trim_end()
         .strip_prefix("-----BEGIN ")
         .ok_or(KeyError::InvalidPem)?;
     let (label, rest) = rest.split_once("-----").ok_or(KeyError::InvalidPem)?;
@@ -134,7 +138,7 @@ fn decode_pem(text: &str) -> Result<(&str, Vec<u8>), KeyError> {
 }
 
 fn looks_like_pem(bytes: &[u8]) -> bool {
-    bytes.trim_ascii_start().starts_with(b"-----BEGIN")
+    bytes.windows(10).any(|w| w == b"-----BEGIN")
 }
 
 fn looks_like_der(bytes: &[u8]) -> bool {
@@ -198,8 +202,21 @@ impl Rsa2PublicKey {
     }
 
     /// Loads a key in any of the forms above, as read from a key file: PEM (starts with
-    /// `-----BEGIN`), DER (starts with a SEQUENCE byte) or bare base64.
+    /// `-----BEGIN`), DER (starts with a SEQUENCE byte) or bare base64. With the `x509`
+    /// feature an X.509 certificate (PEM or DER, e.g. Alipay's certificate mode
+    /// `alipayCertPublicKey_RSA2.crt`) loads too, as the key it certifies.
     pub fn parse(bytes: &[u8]) -> Result<Rsa2PublicKey, KeyError> {
+        let key = Rsa2PublicKey::parse_key(bytes);
+        #[cfg(feature = "x509")]
+        if key.is_err()
+            && let Ok(certificate) = crate::signature::x509::Certificate::parse(bytes)
+        {
+            return certificate.public_key();
+        }
+        key
+    }
+
+    fn parse_key(bytes: &[u8]) -> Result<Rsa2PublicKey, KeyError> {
         if bytes.trim_ascii().is_empty() {
             return Err(KeyError::Empty);
         }

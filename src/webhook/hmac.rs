@@ -204,6 +204,11 @@ impl Verifier {
         })
     }
 
+    /// The sender's timestamp, already checked against the window.
+    pub const fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+
     /// Feeds the next piece of the raw body, byte for byte as received.
     pub fn update(&mut self, body_chunk: &[u8]) {
         self.mac.update(body_chunk);
@@ -240,45 +245,23 @@ pub fn verify(
 /// The signature a sender puts on `body` at `timestamp`: HMAC-SHA256 over `"{timestamp}|{body}"`.
 /// Hex-encode it with [`encode_hex`](super::encode_hex).
 pub fn sign(key: &HmacKey, timestamp: Timestamp, body: &[u8]) -> [u8; HMAC_SHA256_LEN] {
+    sign_timestamped(key, timestamp, b"|", body)
+}
+
+/// HMAC-SHA256 over `"{timestamp}{separator}{body}"`, the layout of both schemes.
+pub(crate) fn sign_timestamped(
+    key: &HmacKey,
+    timestamp: Timestamp,
+    separator: &[u8],
+    body: &[u8],
+) -> [u8; HMAC_SHA256_LEN] {
+    use core::fmt::Write;
+    let mut digits = heapless::String::<20>::new();
+    // u64::MAX has 20 digits: the write always fits.
+    let _ = write!(digits, "{}", timestamp.as_secs());
     let mut mac = key.mac();
-    let mut digits = DecimalBuf::default();
-    mac.update(digits.format(timestamp.as_secs()));
-    mac.update(b"|");
+    mac.update(digits.as_bytes());
+    mac.update(separator);
     mac.update(body);
     mac.finalize().into_bytes().into()
-}
-
-/// A u64 formatted in decimal without allocating.
-#[derive(Default)]
-pub(crate) struct DecimalBuf([u8; 20]);
-
-impl DecimalBuf {
-    pub(crate) fn format(&mut self, mut n: u64) -> &[u8] {
-        let mut start = self.0.len();
-        loop {
-            start = start.saturating_sub(1);
-            if let Some(d) = self.0.get_mut(start) {
-                // `n % 10` is below 10, so the cast cannot truncate.
-                *d = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-            if n == 0 || start == 0 {
-                break;
-            }
-        }
-        self.0.get(start..).unwrap_or_default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decimal_formatting_matches_core() {
-        for n in [0, 7, 10, 1_624_523_846, u64::MAX] {
-            let mut b = DecimalBuf::default();
-            assert_eq!(b.format(n), std::format!("{n}").as_bytes());
-        }
-    }
 }

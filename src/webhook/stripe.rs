@@ -275,6 +275,11 @@ impl<'a> Verifier<'a> {
         Ok(Verifier { mac, header })
     }
 
+    /// The signing time `t`, already checked against the window.
+    pub const fn timestamp(&self) -> Timestamp {
+        self.header.timestamp
+    }
+
     /// Feeds the next piece of the raw body, byte for byte as received (before any JSON parsing).
     pub fn update(&mut self, body_chunk: &[u8]) {
         self.mac.update(body_chunk);
@@ -317,12 +322,7 @@ pub fn verify(
 /// The `v1` signature Stripe puts on `body` at `t`: HMAC-SHA256 over `"{t}.{body}"`. For a
 /// host's own tests (hex-encode it with [`encode_hex`](super::encode_hex)).
 pub fn sign(key: &HmacKey, t: Timestamp, body: &[u8]) -> [u8; HMAC_SHA256_LEN] {
-    let mut mac = key.mac();
-    let mut digits = super::hmac::DecimalBuf::default();
-    mac.update(digits.format(t.as_secs()));
-    mac.update(b".");
-    mac.update(body);
-    mac.finalize().into_bytes().into()
+    super::hmac::sign_timestamped(key, t, b".", body)
 }
 
 /// The `payment_intent.*` events that map onto an engine input without ambiguity.
