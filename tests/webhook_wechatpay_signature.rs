@@ -471,8 +471,12 @@ fn certificates_load_from_pem_and_der_and_refuse_everything_else() {
         Certificate::from_pem(&bad_base64),
         Err(CertificateError::InvalidPem)
     );
-    // A certificate's key is not a bare key, and vice versa.
-    assert!(Rsa2PublicKey::parse(SDK_CERT.as_bytes()).is_err());
+    // A key file that holds a certificate loads as the key it certifies (x509 feature);
+    // a bare key is not a certificate.
+    assert_eq!(
+        Rsa2PublicKey::parse(SDK_CERT.as_bytes()).unwrap(),
+        Certificate::from_pem(SDK_CERT).unwrap().public_key().unwrap()
+    );
     assert_eq!(
         PlatformKey::from_public_key("", Rsa2PublicKey::parse(FRESH_PUBLIC_KEY).unwrap())
             .unwrap_err(),
