@@ -475,7 +475,10 @@ fn certificates_load_from_pem_and_der_and_refuse_everything_else() {
     // a bare key is not a certificate.
     assert_eq!(
         Rsa2PublicKey::parse(SDK_CERT.as_bytes()).unwrap(),
-        Certificate::from_pem(SDK_CERT).unwrap().public_key().unwrap()
+        Certificate::from_pem(SDK_CERT)
+            .unwrap()
+            .public_key()
+            .unwrap()
     );
     assert_eq!(
         PlatformKey::from_public_key("", Rsa2PublicKey::parse(FRESH_PUBLIC_KEY).unwrap())

@@ -374,11 +374,17 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
     pub fn apply(&mut self, input: &Input, now: Timestamp) -> Outcome {
         // `now` is part of the host's record; no input but `tick` looks at the deadline.
         let _ = now;
-        if let Some((_, digest)) = self
-            .applied_events()
+        // Membership only: the valid entries are the first `events_len` slots, whatever the
+        // ring's order, so a plain slice scan does.
+        let remembered = self
+            .events
+            .get(..usize::from(self.events_len))
+            .unwrap_or(&[]);
+        if let Some((_, digest)) = remembered
+            .iter()
             .find(|(id, _)| *id == input.event_id().fingerprint())
         {
-            return if digest == input.digest() {
+            return if *digest == input.digest() {
                 Outcome::Duplicate
             } else {
                 Outcome::Rejected(Rejection::IdempotencyConflict)

@@ -65,6 +65,7 @@ impl State<'_> {
 }
 
 /// DESIGN.md §2.3 after the event-id check, input by input.
+#[inline]
 pub(crate) fn decide(s: &State<'_>, cmd: &Command) -> Decision {
     use Decision::*;
     use Status::*;
