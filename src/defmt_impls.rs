@@ -117,3 +117,29 @@ impl defmt::Format for crate::signature::x509::Certificate {
         )
     }
 }
+
+#[cfg(feature = "rsa")]
+impl defmt::Format for crate::alipay::request::SignedRequest {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "SignedRequest {{ method: {=str}, body: {=str} }}",
+            self.method(),
+            self.body()
+        )
+    }
+}
+
+#[cfg(feature = "rsa")]
+impl defmt::Format for crate::alipay::request::RequestSigner<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        // The key is never printed.
+        defmt::write!(f, "RequestSigner {{ .. }}")
+    }
+}
+
+impl<'a, L, P> defmt::Format for crate::reconcile::Reconcile<'a, L, P> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Reconcile {{ .. }}")
+    }
+}
