@@ -107,10 +107,6 @@ impl ReplayModel {
         {
             return Err("replayed");
         }
-        let oldest = self.memory.iter().map(|(m, _)| *m).min();
-        if self.live(now) == self.capacity && oldest.is_some_and(|o| t <= o) {
-            return Err("stale");
-        }
         let gone: Vec<u64> = self
             .memory
             .iter()
@@ -123,9 +119,16 @@ impl ReplayModel {
         let (tol, n) = (self.tolerance, now);
         self.memory.retain(|(m, _)| !(n >= *m && n - *m > tol));
         if self.memory.len() == self.capacity {
-            let oldest = self.memory.iter().map(|(m, _)| *m).min().unwrap();
-            self.floor = self.floor.max(Some(oldest));
-            self.memory.retain(|(m, _)| *m != oldest);
+            // One entry leaves: the oldest, ties broken as the guard breaks them (by the
+            // nonce's fingerprint), so that which nonce is still remembered agrees exactly.
+            let (i, (oldest, _)) = self
+                .memory
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (m, n))| (*m, nonce_fingerprint(n)))
+                .unwrap();
+            self.floor = self.floor.max(Some(*oldest));
+            self.memory.remove(i);
         }
         self.memory.push((t, nonce.to_vec()));
         Ok(())
@@ -539,4 +542,17 @@ proptest! {
     ) {
         run_store::<4>(50, &commands, false)?;
     }
+}
+
+/// The guard's fingerprint of a nonce (the first 128 bits of SHA-256 over its domain tag and
+/// the nonce), used by the model only to break ties between equally old entries the same way.
+fn nonce_fingerprint(nonce: &[u8]) -> [u8; 16] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"paystate/nonce/v1\0")
+        .chain_update(nonce)
+        .finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
 }

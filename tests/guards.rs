@@ -202,28 +202,32 @@ fn an_expired_entry_with_the_same_nonce_does_not_count_as_a_replay() {
 }
 
 #[test]
-fn a_full_guard_evicts_the_oldest_second_and_raises_the_floor() {
+fn a_full_guard_evicts_the_oldest_entry_and_raises_the_floor() {
     let mut g: ReplayGuard<3> = ReplayGuard::new();
     assert_eq!(g.capacity(), 3);
     for (ts, n) in [(1_000, b"a"), (1_000, b"b"), (1_002, b"c")] {
         assert_eq!(g.record(t(ts), n, t(1_002)), Ok(()));
     }
-    // Full and nothing expired. A request no newer than the oldest is refused, unchanged.
+    // Full and nothing expired: one entry of second 1000 is evicted, the floor rises to 1000,
+    // and the new request is accepted even though it is older than the floor (§3.1 step 4).
+    assert_eq!(g.record(t(999), b"d", t(1_002)), Ok(()));
+    assert_eq!((g.len(), g.floor()), (3, Some(t(1_000))));
+    // From now on anything at or below the floor is stale at step 2, remembered or not.
     let before = g.clone();
     assert_eq!(g.record(t(999), b"d", t(1_002)), Err(ReplayError::Stale));
-    assert_eq!(g.record(t(1_000), b"d", t(1_002)), Err(ReplayError::Stale));
-    assert_eq!(g, before);
-    // A newer one evicts both entries of second 1000.
-    assert_eq!(g.record(t(1_001), b"d", t(1_002)), Ok(()));
-    assert_eq!((g.len(), g.floor()), (2, Some(t(1_000))));
     assert_eq!(g.record(t(1_000), b"a", t(1_002)), Err(ReplayError::Stale));
     assert_eq!(g.record(t(1_000), b"b", t(1_002)), Err(ReplayError::Stale));
+    assert_eq!(g.record(t(1_000), b"e", t(1_002)), Err(ReplayError::Stale));
+    assert_eq!(g, before, "refusals change nothing");
+    // A newer request evicts the oldest remaining entry (d, at 999): the floor stays at 1000.
+    assert_eq!(g.record(t(1_001), b"e", t(1_002)), Ok(()));
+    assert_eq!((g.len(), g.floor()), (3, Some(t(1_000))));
     assert_eq!(
         g.record(t(1_002), b"c", t(1_003)),
         Err(ReplayError::Replayed)
     );
     assert_eq!(
-        g.record(t(1_001), b"d", t(1_003)),
+        g.record(t(1_001), b"e", t(1_003)),
         Err(ReplayError::Replayed)
     );
 }

@@ -19,6 +19,18 @@ use paystate::Timestamp;
 use paystate::guard::{MAX_NONCE_LEN, ReplayError, ReplayGuard};
 use paystate_fuzz::no_alloc;
 
+/// The guard's fingerprint of a nonce, used only to break ties between equally old entries.
+fn nonce_fingerprint(nonce: &[u8]) -> [u8; 16] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"paystate/nonce/v1\0")
+        .chain_update(nonce)
+        .finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
 #[derive(Arbitrary, Debug)]
 struct Stream {
     capacity: Capacity,
@@ -114,10 +126,6 @@ impl Model {
         Ok(())
     }
 
-    fn oldest(&self) -> Option<u64> {
-        self.entries.iter().map(|(t, _)| *t).min()
-    }
-
     fn forget(&mut self, gone: u64) {
         self.floor = Some(self.floor.map_or(gone, |f| f.max(gone)));
     }
@@ -144,14 +152,6 @@ impl Model {
         {
             return (Err(ReplayError::Replayed), false);
         }
-        let full = self.entries.len() >= self.capacity;
-        if full
-            && let Some(oldest) = self.oldest()
-            && !self.expired(oldest, now)
-            && ts <= oldest
-        {
-            return (Err(ReplayError::Stale), false);
-        }
         let expired: Vec<u64> = self
             .entries
             .iter()
@@ -165,10 +165,17 @@ impl Model {
         self.entries
             .retain(|(t, _)| now.checked_sub(*t).is_none_or(|age| age <= tolerance));
         let mut evicted = false;
+        // Full and nothing expired: one entry leaves, the oldest, ties broken as the guard
+        // breaks them (by the nonce's fingerprint). The request is accepted all the same.
         if self.entries.len() >= self.capacity
-            && let Some(oldest) = self.oldest()
+            && let Some((i, oldest)) = self
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (t, n))| (*t, nonce_fingerprint(n)))
+                .map(|(i, (t, _))| (i, *t))
         {
-            self.entries.retain(|(t, _)| *t != oldest);
+            self.entries.remove(i);
             self.forget(oldest);
             evicted = true;
         }

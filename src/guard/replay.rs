@@ -78,9 +78,10 @@ impl core::error::Error for ReplayError {}
 ///    request is accepted and remembered.
 /// 5. Whenever an entry leaves memory, the floor rises to its timestamp. Entries leave when
 ///    recording finds them expired (`now − timestamp > T`), and when the guard is full and none
-///    is expired: then every entry with the oldest timestamp is evicted. If the new request is
-///    itself no newer than that oldest timestamp, evicting would put it at or below the floor,
-///    so it is refused as [`Stale`](ReplayError::Stale) instead and nothing changes.
+///    is expired: then the entry with the oldest timestamp is evicted, one per recording. The
+///    new request is accepted and remembered all the same, even if its own timestamp is not
+///    above the new floor: a replay of it is refused as remembered while it is, and as at or
+///    below the floor once it leaves.
 ///
 /// So a replay of an accepted `(timestamp, nonce)` is **never** accepted, however the load or
 /// the clock behaves: the pair is either still remembered (→ `Replayed`) or its timestamp is at
@@ -247,16 +248,6 @@ impl<const N: usize> ReplayGuard<N> {
                 return Err(ReplayError::Replayed);
             }
         }
-        if self.table.is_full()
-            && let Some(oldest) = self.table.oldest().map(|e| e.time)
-            // Nothing to drop, so the oldest second would be evicted and the floor would rise
-            // to it: a request no newer than that would land at or below the floor.
-            && !expired(oldest, now, self.tolerance)
-            && timestamp <= oldest
-        {
-            return Err(ReplayError::Stale);
-        }
-
         // Expired entries sit at the front of the heap (expiry is monotone in the timestamp).
         // Every one of them is older than `timestamp`, which passed the window, so the floor
         // stays below it.
@@ -266,14 +257,12 @@ impl<const N: usize> ReplayGuard<N> {
             }
             self.forget_oldest();
         }
-        // Still full: evict every entry of the oldest second (keeping some would leave
-        // entries at the floor, useless for recognising a replay).
-        if self.table.is_full()
-            && let Some(oldest) = self.table.oldest().map(|e| e.time)
-        {
-            while self.table.oldest().is_some_and(|e| e.time == oldest) {
-                self.forget_oldest();
-            }
+        // Still full and nothing could be dropped: the entry with the oldest timestamp goes,
+        // and the floor rises to it (§3.1 step 5). The request itself is still accepted and
+        // remembered (step 4), even if its timestamp is not above the new floor: a replay of it
+        // is then refused as remembered or, once it leaves memory too, as at or below the floor.
+        if self.table.is_full() {
+            self.forget_oldest();
         }
         // Cannot fail: the table has room now, and `fp` is not in it.
         self.table
@@ -290,15 +279,12 @@ impl<const N: usize> ReplayGuard<N> {
 
 #[cfg(fuzzing)]
 impl<const N: usize> ReplayGuard<N> {
-    /// Whether the memory is well formed: the hash index finds every remembered entry, the heap
-    /// is in order, and every remembered timestamp lies above the floor. Only in fuzzing builds
+    /// Whether the memory is well formed: the hash index finds every remembered entry and the
+    /// heap is in order. Only in fuzzing builds
     /// (`--cfg fuzzing`), for the `replay_guard` target.
     #[doc(hidden)]
     pub fn is_consistent(&self) -> bool {
         self.table.is_consistent()
-            && self
-                .floor
-                .is_none_or(|f| self.table.oldest().is_none_or(|e| e.time > f))
     }
 }
 
