@@ -3,7 +3,7 @@
 //! The load is a steady stream of WeChat-style requests: a fresh 32-byte nonce each, four per
 //! second, `now` equal to the timestamp. After warm-up the guard is full (four a second fill
 //! 1 024 entries in 256 s, inside the 300 s window), so every accepted request evicts the
-//! oldest second's entries (amortised one out, one in). The `HashSet` baseline inserts the same
+//! oldest entry (one out, one in). The `HashSet` baseline inserts the same
 //! nonce and, to stay at the same size instead of growing without end, removes the one inserted
 //! `N` requests earlier.
 
@@ -54,9 +54,9 @@ impl<const N: usize> GuardLoad<N> {
         load
     }
 
-    /// Full, or just below after evicting the oldest second's entries.
+    /// Full: each request evicts one entry and adds one.
     pub fn at_capacity(&self) -> bool {
-        self.guard.len() + PER_SECOND as usize > N
+        self.guard.len() == N
     }
 
     /// One request: the window check, then recording (the signature check in between is the
