@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{Options, Verdict, read_all};
 
 /// `--now` and `--tolerance`, shared with `verify stripe`.
-pub fn clock(options: &Options) -> Result<(Timestamp, Tolerance), Verdict> {
+fn clock(options: &Options) -> Result<(Timestamp, Tolerance), Verdict> {
     let number = |name: &str, text: &str| {
         text.parse::<u64>().map_err(|_| {
             Verdict::unreadable(
@@ -29,6 +29,20 @@ pub fn clock(options: &Options) -> Result<(Timestamp, Tolerance), Verdict> {
         None => Tolerance::DEFAULT,
     };
     Ok((now, tolerance))
+}
+
+/// What both HMAC schemes read besides their signature: `--now` and `--tolerance`, the
+/// secret as a key, and the body.
+pub fn signed_inputs(
+    options: &Options,
+    secret: &str,
+    input: &mut dyn Read,
+) -> Result<(Timestamp, Tolerance, HmacKey, Vec<u8>), Verdict> {
+    let (now, tolerance) = clock(options)?;
+    let key = HmacKey::new(secret.as_bytes())
+        .map_err(|e| Verdict::unreadable("bad_usage", format!("--secret: {e}"), vec![]))?;
+    let body = read_all(input).map_err(|e| Verdict::unreadable("unreadable_input", e, vec![]))?;
+    Ok((now, tolerance, key, body))
 }
 
 /// A hint for a body that fails only because of a line break at its end.
@@ -66,17 +80,9 @@ pub fn run(args: &[String], input: &mut dyn Read) -> Verdict {
             return Verdict::unreadable("bad_usage", e, vec![]);
         }
     };
-    let (now, tolerance) = match clock(&options) {
-        Ok(c) => c,
+    let (now, tolerance, key, body) = match signed_inputs(&options, secret, input) {
+        Ok(inputs) => inputs,
         Err(v) => return v,
-    };
-    let key = match HmacKey::new(secret.as_bytes()) {
-        Ok(k) => k,
-        Err(e) => return Verdict::unreadable("bad_usage", format!("--secret: {e}"), vec![]),
-    };
-    let body = match read_all(input) {
-        Ok(b) => b,
-        Err(e) => return Verdict::unreadable("unreadable_input", e, vec![]),
     };
 
     let fields = |extra: Vec<(&'static str, Value)>| {

@@ -1,14 +1,13 @@
 //! `verify stripe`: the `Stripe-Signature` header, HMAC-SHA256 over `"{t}.{body}"`.
 
 use paystate::webhook::encode_hex;
-use paystate::webhook::hmac::HmacKey;
 use paystate::webhook::stripe::{self, SignatureHeader, StripeError};
 use std::io::Read;
 
 use serde_json::Value;
 
-use super::hmac::{clock, trailing_newline_hint};
-use super::{Options, Verdict, read_all};
+use super::hmac::{signed_inputs, trailing_newline_hint};
+use super::{Options, Verdict};
 
 /// `verify stripe --secret whsec_... --header 't=...,v1=...' --now NOW [--tolerance 300] < body`
 pub fn run(args: &[String], input: &mut dyn Read) -> Verdict {
@@ -20,17 +19,9 @@ pub fn run(args: &[String], input: &mut dyn Read) -> Verdict {
         (Ok(s), Ok(h)) => (s, h),
         (Err(e), _) | (_, Err(e)) => return Verdict::unreadable("bad_usage", e, vec![]),
     };
-    let (now, tolerance) = match clock(&options) {
-        Ok(c) => c,
+    let (now, tolerance, key, body) = match signed_inputs(&options, secret, input) {
+        Ok(inputs) => inputs,
         Err(v) => return v,
-    };
-    let key = match HmacKey::new(secret.as_bytes()) {
-        Ok(k) => k,
-        Err(e) => return Verdict::unreadable("bad_usage", format!("--secret: {e}"), vec![]),
-    };
-    let body = match read_all(input) {
-        Ok(b) => b,
-        Err(e) => return Verdict::unreadable("unreadable_input", e, vec![]),
     };
 
     let parsed = SignatureHeader::parse(header).ok();
