@@ -621,6 +621,41 @@ fn input_json(event: &str, cmd: &Command) -> Value {
     }
 }
 
+/// After one input or tick: counts an applied outcome, writes the model's expected answer,
+/// and checks engine against model, every invariant of the step, and (on the second of two
+/// identical deliveries) idempotence. Stops the run at the failing driver line.
+fn settle<const E: usize, const R: usize>(
+    slot: &mut Slot<E, R>,
+    lines: &mut Lines,
+    before: &Payment<E, R>,
+    outcome: Outcome,
+    want: Want,
+    first: &mut Option<Outcome>,
+    what: impl FnOnce() -> String,
+) {
+    if matches!(outcome, Outcome::Applied(_)) {
+        slot.applied += 1;
+    }
+    lines.expect(|| answer(&slot.name, &slot.model, &want, None));
+    let result = if got(&outcome) != want {
+        Err(format!(
+            "{} on {before:?}: engine {outcome:?}, model {want:?}",
+            what()
+        ))
+    } else {
+        check_step(before, &slot.payment, &outcome)
+            .and_then(|()| agree(slot))
+            .and_then(|()| match first.as_ref() {
+                Some(f) => check_twice(f, &outcome),
+                None => Ok(()),
+            })
+    };
+    if let Err(e) = result {
+        fail_at(lines.count, e);
+    }
+    *first = Some(outcome);
+}
+
 /// Applies one input (twice in a row if `twice`) to the engine and the model and checks
 /// every step.
 fn apply<const E: usize, const R: usize>(
@@ -645,27 +680,10 @@ fn apply<const E: usize, const R: usize>(
         let outcome = no_alloc("Payment::apply", || {
             slot.payment.apply(&input, Timestamp::from_secs(now))
         });
-        if matches!(outcome, Outcome::Applied(_)) {
-            slot.applied += 1;
-        }
         let want = slot.model.apply(event, command);
-        lines.expect(|| answer(&slot.name, &slot.model, &want, None));
-        let result = if got(&outcome) != want {
-            Err(format!(
-                "{command:?} (event {event:?}) on {before:?}: engine {outcome:?}, model {want:?}"
-            ))
-        } else {
-            check_step(&before, &slot.payment, &outcome)
-                .and_then(|()| agree(slot))
-                .and_then(|()| match &first {
-                    Some(f) => check_twice(f, &outcome),
-                    None => Ok(()),
-                })
-        };
-        if let Err(e) = result {
-            fail_at(lines.count, e);
-        }
-        first = Some(outcome);
+        settle(slot, lines, &before, outcome, want, &mut first, || {
+            format!("{command:?} (event {event:?})")
+        });
     }
 }
 
@@ -831,27 +849,10 @@ fn run<const E: usize, const R: usize>(s: &Scenario, out: Option<(File, File)>) 
                     let outcome = no_alloc("Payment::tick", || {
                         slot.payment.tick(Timestamp::from_secs(now))
                     });
-                    if matches!(outcome, Outcome::Applied(_)) {
-                        slot.applied += 1;
-                    }
                     let want = slot.model.tick(now);
-                    lines.expect(|| answer(&slot.name, &slot.model, &want, None));
-                    let result = if got(&outcome) != want {
-                        Err(format!(
-                            "tick at {now} on {before:?}: engine {outcome:?}, model {want:?}"
-                        ))
-                    } else {
-                        check_step(&before, &slot.payment, &outcome)
-                            .and_then(|()| agree(slot))
-                            .and_then(|()| match &first {
-                                Some(f) => check_twice(f, &outcome),
-                                None => Ok(()),
-                            })
-                    };
-                    if let Err(e) = result {
-                        fail_at(lines.count, e);
-                    }
-                    first = Some(outcome);
+                    settle(slot, &mut lines, &before, outcome, want, &mut first, || {
+                        format!("tick at {now}")
+                    });
                 }
             }
             Op::Snapshot { .. } => {
