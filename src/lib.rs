@@ -61,6 +61,7 @@ pub mod alipay;
 pub mod guard;
 pub mod money;
 pub mod payment;
+pub mod provider;
 pub mod reconcile;
 pub mod signature;
 pub mod table;

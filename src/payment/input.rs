@@ -58,6 +58,42 @@ impl EventId {
         fingerprint(b"paystate/event/v1\0", id).map(EventId)
     }
 
+    /// The event id of a message that has no id of its own: a synchronous response, or a
+    /// host's command derived from what it answers (DESIGN.md §4.1, 3). `parts` are, for
+    /// example, the method, the trade number and the status; they are fingerprinted with a
+    /// separator between them, so `["ab", "c"]` and `["a", "bc"]` are different ids. Any part
+    /// may be up to 64 bytes; no part may be empty, and there must be 1..=8 parts.
+    ///
+    /// ```
+    /// use paystate::EventId;
+    ///
+    /// let a = EventId::derived(&[b"alipay.trade.query", b"2024001", b"TRADE_SUCCESS"])?;
+    /// let b = EventId::derived(&[b"alipay.trade.query", b"2024001", b"TRADE_SUCCESS"])?;
+    /// assert_eq!(a, b);
+    /// assert_ne!(a, EventId::derived(&[b"alipay.trade.query", b"2024001", b"TRADE_CLOSED"])?);
+    /// # Ok::<(), paystate::IdError>(())
+    /// ```
+    pub fn derived(parts: &[&[u8]]) -> Result<EventId, IdError> {
+        if parts.is_empty() || parts.len() > 8 {
+            return Err(IdError { len: parts.len() });
+        }
+        let mut h = Sha256::new();
+        h.update(b"paystate/event/derived/v1\0");
+        for part in parts {
+            if part.is_empty() || part.len() > MAX_ID_LEN {
+                return Err(IdError { len: part.len() });
+            }
+            h.update([u8::try_from(part.len()).unwrap_or(u8::MAX)]);
+            h.update(part);
+        }
+        let digest = h.finalize();
+        let mut out = [0u8; 16];
+        for (o, d) in out.iter_mut().zip(digest.iter()) {
+            *o = *d;
+        }
+        Ok(EventId(out))
+    }
+
     /// The 16-byte fingerprint the engine stores.
     pub const fn fingerprint(&self) -> [u8; 16] {
         self.0
