@@ -35,10 +35,10 @@ fn show(step: &str, p: &Payment, outcome: &Outcome) {
     for effect in outcome.effects() {
         match effect {
             Effect::CloseTrade => println!("      effect: close the trade at the provider"),
-            Effect::RefundRequired(m) => {
-                println!("      effect: refund {m} {} to the customer", m.currency())
-            }
-            other => println!("      effect: {other:?}"),
+            Effect::RefundRequired { amount, refund_id } => println!(
+                "      effect: refund {amount} {} to the customer (out_request_no {refund_id})",
+                amount.currency()
+            ),
         }
     }
 }

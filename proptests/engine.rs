@@ -2,11 +2,13 @@
 //!
 //! The model is written from the DESIGN text with plain `Vec`s and full ids, independently of
 //! the engine's fingerprints and ring buffers. Every step asserts agreement with the model and
-//! every invariant; `Snapshot` steps round-trip the payment through its snapshot mid-sequence.
+//! every invariant; `Snapshot` steps round-trip the payment through its snapshot mid-sequence
+//! (a crash and restart: the obligations must come back exactly as the model says), and
+//! `Settle` steps play the host's loop: carry out `pending_effects()` and confirm each.
 
 use paystate::{
-    Currency, Effect, EventId, Input, LateSuccess, Money, Outcome, Payment, RefundId, Status,
-    Timestamp,
+    Currency, Effect, EventId, Input, LateSuccess, Money, Outcome, Payment, RefundId,
+    RefundRequestId, Status, Timestamp,
 };
 use proptest::prelude::*;
 
@@ -47,7 +49,15 @@ enum Op {
     Snapshot {
         payment: usize,
     },
+    Settle {
+        payment: usize,
+        now: u64,
+    },
 }
+
+/// The refund id a `Settle` step confirms a required refund under (the payment's own
+/// request number); the generated refunds use 0..20.
+const LATE_REFUND: u8 = u8::MAX;
 
 fn cmd(amount: u64) -> impl Strategy<Value = Cmd> {
     // Amounts near the payment's own, so captures and refunds often pass their checks.
@@ -98,6 +108,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => apply,
         1 => (0..PAYMENTS, 0u64..3_000).prop_map(|(payment, now)| Op::Tick { payment, now }),
         1 => (0..PAYMENTS).prop_map(|payment| Op::Snapshot { payment }),
+        1 => (0..PAYMENTS, 0u64..3_000).prop_map(|(payment, now)| Op::Settle { payment, now }),
     ]
 }
 
@@ -116,6 +127,11 @@ struct Model {
     refunds: Vec<(u8, u64)>,
     /// Whether a refund_required effect was emitted when `paid` became > 0.
     refund_required_emitted: bool,
+    /// A close_trade obligation is outstanding (§2.6).
+    close_pending: bool,
+    /// The payment's refund request number, as the engine derives it (checked for stability
+    /// against a fresh payment with the same creation data).
+    late_refund: RefundRequestId,
 }
 
 #[derive(Debug, PartialEq)]
@@ -133,6 +149,22 @@ impl Model {
 
     fn money(&self, minor: u64) -> Money {
         Money::from_minor(minor, Currency::CNY)
+    }
+
+    /// DESIGN.md §2.5, invariant 8, written out: what must be outstanding now.
+    fn outstanding(&self) -> Vec<Effect> {
+        let mut out = vec![];
+        if self.close_pending {
+            out.push(Effect::CloseTrade);
+        }
+        let late = matches!(self.status, Status::Failed | Status::Cancelled);
+        if late && self.paid > self.refunded {
+            out.push(Effect::RefundRequired {
+                amount: self.money(self.paid - self.refunded),
+                refund_id: self.late_refund,
+            });
+        }
+        out
     }
 
     fn apply(&mut self, event: u8, cmd: &Cmd) -> Want {
@@ -173,12 +205,17 @@ impl Model {
                     return Want::Ignored;
                 }
                 self.paid = self.amount;
+                // A paid trade cannot be closed: the capture discharges the close.
+                self.close_pending = false;
                 if self.open() || (self.status == Failed && self.policy == LateSuccess::Accept) {
                     self.status = Succeeded;
                     Want::Applied(vec![])
                 } else {
                     self.refund_required_emitted = true;
-                    Want::Applied(vec![Effect::RefundRequired(self.money(self.amount))])
+                    Want::Applied(vec![Effect::RefundRequired {
+                        amount: self.money(self.amount),
+                        refund_id: self.late_refund,
+                    }])
                 }
             }
             Cmd::Fail { .. } if self.open() => {
@@ -188,10 +225,15 @@ impl Model {
             Cmd::Fail { .. } => Want::Ignored,
             Cmd::Cancel if self.open() => {
                 self.status = Cancelled;
+                self.close_pending = true;
                 Want::Applied(vec![Effect::CloseTrade])
             }
             Cmd::Close if self.open() => {
                 self.status = Cancelled;
+                Want::Applied(vec![])
+            }
+            Cmd::Close if self.status == Cancelled && self.close_pending => {
+                self.close_pending = false;
                 Want::Applied(vec![])
             }
             Cmd::Cancel | Cmd::Close if self.status == Succeeded => {
@@ -238,6 +280,7 @@ impl Model {
     fn tick(&mut self, now: u64) -> Want {
         if self.open() && self.deadline <= now {
             self.status = Status::Cancelled;
+            self.close_pending = true;
             self.version += 1;
             Want::Applied(vec![Effect::CloseTrade])
         } else {
@@ -246,7 +289,7 @@ impl Model {
     }
 }
 
-fn input(event: u8, cmd: &Cmd) -> Input {
+fn input(event: u8, cmd: &Cmd, late_refund: RefundRequestId) -> Input {
     let id = EventId::new(format!("evt-{event}").as_bytes()).unwrap();
     let money = |amount: u64, usd: bool| {
         Money::from_minor(amount, if usd { Currency::USD } else { Currency::CNY })
@@ -265,7 +308,11 @@ fn input(event: u8, cmd: &Cmd) -> Input {
             usd,
         } => Input::refund(
             id,
-            RefundId::new(format!("refund-{refund_id}").as_bytes()).unwrap(),
+            if *refund_id == LATE_REFUND {
+                late_refund.refund_id()
+            } else {
+                RefundId::new(format!("refund-{refund_id}").as_bytes()).unwrap()
+            },
             money(*amount, *usd),
         ),
     }
@@ -302,6 +349,9 @@ fn check(p: &Payment, m: &Model, before_rank: u8) {
         (m.status, m.paid, m.refunded),
         "engine and model agree"
     );
+    // Invariant 8: the obligations are exactly what the model says is outstanding.
+    assert_eq!(p.pending_effects().to_vec(), m.outstanding(), "obligations");
+    assert_eq!(p.close_pending(), m.close_pending);
 }
 
 #[cfg(feature = "serde")]
@@ -331,25 +381,28 @@ proptest! {
     ) {
         let mut payments: Vec<Payment> = Vec::new();
         let mut models: Vec<Model> = Vec::new();
+        let fresh = |i: usize| -> Payment {
+            Payment::new(Money::from_minor(AMOUNTS[i], Currency::CNY), Timestamp::from_secs(0))
+                .unwrap()
+                .with_deadline(Timestamp::from_secs(deadlines[i]))
+                .with_late_success(policies[i])
+        };
         for i in 0..PAYMENTS {
-            payments.push(
-                Payment::new(Money::from_minor(AMOUNTS[i], Currency::CNY), Timestamp::from_secs(0))
-                    .unwrap()
-                    .with_deadline(Timestamp::from_secs(deadlines[i]))
-                    .with_late_success(policies[i]),
-            );
+            payments.push(fresh(i));
             models.push(Model {
                 amount: AMOUNTS[i], deadline: deadlines[i], policy: policies[i], status: Status::Pending,
                 paid: 0, refunded: 0, version: 0, events: vec![], refunds: vec![],
-                refund_required_emitted: false,
+                refund_required_emitted: false, close_pending: false,
+                late_refund: fresh(i).refund_request_id(),
             });
         }
+        let mut settles = 0u32;
         for op in ops {
             match op {
                 Op::Apply { payment, event, cmd, now, twice } => {
                     let (p, m) = (&mut payments[payment], &mut models[payment]);
                     let before = p.clone();
-                    let input = input(event, &cmd);
+                    let input = input(event, &cmd, m.late_refund);
                     let outcome = p.apply(&input, Timestamp::from_secs(now));
                     let want = m.apply(event, &cmd);
                     prop_assert_eq!(got(&outcome), want, "{:?} on {:?}", cmd, before);
@@ -379,8 +432,40 @@ proptest! {
                     check(p, m, before.status().rank());
                 }
                 Op::Snapshot { payment } => {
-                    let p = &mut payments[payment];
+                    // A crash and restart: the restored payment owes exactly what the model
+                    // says, and its refund request number has not changed.
+                    let (p, m) = (&mut payments[payment], &models[payment]);
+                    let before_rank = p.status().rank();
                     *p = round_trip(p);
+                    check(p, m, before_rank);
+                    prop_assert_eq!(p.refund_request_id(), m.late_refund);
+                }
+                Op::Settle { payment, now } => {
+                    // The host's loop: carry out every obligation and confirm it.
+                    let (p, m) = (&mut payments[payment], &mut models[payment]);
+                    for effect in p.pending_effects() {
+                        settles += 1;
+                        // Event ids the generated inputs (0..24) never use, each used once.
+                        let event = u8::try_from(24 + settles % 200).unwrap();
+                        let cmd = match effect {
+                            Effect::CloseTrade => Cmd::Close,
+                            Effect::RefundRequired { amount, refund_id } => {
+                                prop_assert_eq!(refund_id, m.late_refund);
+                                Cmd::Refund { refund_id: LATE_REFUND, amount: amount.minor_units(), usd: false }
+                            }
+                        };
+                        let before = p.clone();
+                        let outcome = p.apply(&input(event, &cmd, m.late_refund), Timestamp::from_secs(now));
+                        prop_assert_eq!(got(&outcome), m.apply(event, &cmd));
+                        check(p, m, before.status().rank());
+                    }
+                    // Each confirmation discharged its obligation (a refund only if the
+                    // payment's refund list had room for it).
+                    if p.refund_count() < 16 {
+                        prop_assert!(p.pending_effects().is_empty(), "{:?}", p.pending_effects());
+                    } else {
+                        prop_assert!(!p.close_pending());
+                    }
                 }
             }
         }

@@ -22,6 +22,12 @@ impl<const E: usize, const R: usize> defmt::Format for crate::Payment<E, R> {
     }
 }
 
+impl defmt::Format for crate::RefundRequestId {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}", self.as_str())
+    }
+}
+
 impl defmt::Format for crate::table::OrderId {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "{=[u8]:a}", self.as_bytes())

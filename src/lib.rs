@@ -22,8 +22,12 @@
 //! // The provider confirms the capture an hour later. It is never dropped: refund it.
 //! let late = Input::succeed(EventId::new(b"notify-7")?, price);
 //! let outcome = order.apply(&late, t(6_400));
-//! assert_eq!(outcome.effects(), &[Effect::RefundRequired(price)]);
+//! let refund_id = order.refund_request_id(); // stable: sent as Alipay's `out_request_no`
+//! assert_eq!(outcome.effects(), &[Effect::RefundRequired { amount: price, refund_id }]);
 //! assert_eq!((order.status(), order.paid()), (Status::Cancelled, price));
+//!
+//! // Until the refund is confirmed it stays owed, across snapshots and restarts.
+//! assert_eq!(order.pending_effects().as_slice(), outcome.effects());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -77,7 +81,8 @@ pub use money::{AmountError, Currency, Money, UnknownCurrency};
 pub use payment::diagram;
 pub use payment::input::{Command, EventId, IdError, Input, InputKind, MAX_ID_LEN, RefundId};
 pub use payment::{
-    CreateError, Effect, Effects, InvariantError, LateSuccess, Outcome, Payment, Rejection, Status,
+    CreateError, Effect, Effects, InvariantError, LateSuccess, Outcome, Payment, RefundRequestId,
+    Rejection, Status,
 };
 pub use table::{OrderId, PaymentTable, TableError};
 pub use time::Timestamp;

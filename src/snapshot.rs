@@ -5,8 +5,14 @@
 //! every invariant of DESIGN.md §2.5: a corrupted or forged snapshot is an error, never a
 //! payment that breaks an invariant. Arbitrary bytes never panic the decoder.
 //!
-//! The wire format of version 1, field by field (postcard: unsigned integers are varints,
-//! `Option` is a 0/1 tag, sequences are a varint length and their items):
+//! A new format never strands stored payments: [`decode`] reads every earlier version and
+//! upgrades it. Version 1 (before obligations, DESIGN.md §2.6) is read as version 2 with the
+//! `close_trade` obligation outstanding on every `cancelled` payment that holds no money:
+//! closing a closed trade is harmless, forgetting an open one is not.
+//!
+//! The wire format of version 2, field by field (postcard: unsigned integers are varints,
+//! `Option` is a 0/1 tag, sequences are a varint length and their items). Version 1 is the
+//! same without the last field.
 //!
 //! | field | type |
 //! |---|---|
@@ -19,6 +25,11 @@
 //! | status | u8: 0 pending, 1 processing, 2 succeeded, 3 failed, 4 cancelled, 5 refunded |
 //! | events | seq of (`[u8; 16]` event-id fingerprint, `[u8; 8]` input digest), oldest first |
 //! | refunds | seq of (`[u8; 8]` refund-id fingerprint, u64 amount), in order |
+//! | obligations | u8 bit set: bit 0 `close_trade` outstanding; other bits zero (version 2) |
+//!
+//! The refund obligation is not stored: it is outstanding exactly while the payment is
+//! `failed` or `cancelled` with `paid` > `refunded`, and its request number is derived from
+//! the fields above.
 //!
 //! ```
 //! use paystate::{Currency, Money, Payment, Timestamp, snapshot};
@@ -39,18 +50,40 @@ use crate::money::Currency;
 use crate::payment::{EventEntry, InvariantError, LateSuccess, Parts, Payment, Status};
 use crate::time::Timestamp;
 
-/// The format version this crate writes, and the only one it reads.
-pub const FORMAT_VERSION: u8 = 1;
+/// The format version this crate writes. [`decode`] reads it and every earlier one.
+pub const FORMAT_VERSION: u8 = 2;
+
+/// The first format, before obligations: still read, and upgraded.
+const FORMAT_V1: u8 = 1;
+
+/// Bit 0 of the obligations byte: a `close_trade` is outstanding.
+const CLOSE_PENDING: u8 = 1;
 
 /// A buffer of this many bytes holds the snapshot of any payment with the default capacities.
 pub const MAX_SIZE: usize = max_size(8, 16);
 
 /// The largest snapshot of a payment remembering `events` events and `refunds` refunds.
+///
+/// A payment holds at most 255 of each, so larger arguments are answered as 255; the result
+/// never overflows.
 pub const fn max_size(events: usize, refunds: usize) -> usize {
+    const fn at_most_255(n: usize) -> usize {
+        if n > 255 { 255 } else { n }
+    }
     // version byte; amount, 3 timestamps and paid/refunded as 10-byte varints; currency (3),
     // version (5), policy and status (1 each), option tag (1), two sequence lengths (≤ 3 each),
-    // then the entries: 24 bytes per event, 8 + 10 per refund.
-    1 + 10 * 6 + 3 + 5 + 1 + 1 + 1 + 3 + 3 + events * 24 + refunds * 18
+    // then the entries: 24 bytes per event, 8 + 10 per refund; the obligations byte.
+    1 + 10 * 6
+        + 3
+        + 5
+        + 1
+        + 1
+        + 1
+        + 3
+        + 3
+        + at_most_255(events) * 24
+        + at_most_255(refunds) * 18
+        + 1
 }
 
 /// Why a snapshot could not be written or read.
@@ -62,7 +95,7 @@ pub enum SnapshotError {
     BufferTooSmall,
     /// No bytes at all.
     Empty,
-    /// The version byte is not [`FORMAT_VERSION`].
+    /// The version byte is neither [`FORMAT_VERSION`] nor an earlier version.
     UnknownVersion(u8),
     /// The bytes are not a well-formed snapshot (truncated, bad varint, bad tag, unknown
     /// currency or status, more entries than the payment's capacity).
@@ -105,6 +138,14 @@ struct Wire<Ev, Rf> {
     refunds: Rf,
 }
 
+/// Version 2: the fields of version 1, then the obligations byte. Postcard encodes a struct as
+/// its fields in order, so this is exactly version 1's bytes followed by one more.
+#[derive(Serialize, Deserialize)]
+struct WireV2<Ev, Rf> {
+    fields: Wire<Ev, Rf>,
+    obligations: u8,
+}
+
 /// Writes the snapshot of `payment` into `buf` and returns the bytes written.
 /// [`max_size`] bytes always suffice.
 pub fn encode<'b, const E: usize, const R: usize>(
@@ -114,7 +155,7 @@ pub fn encode<'b, const E: usize, const R: usize>(
     let (first, rest) = buf.split_first_mut().ok_or(SnapshotError::BufferTooSmall)?;
     *first = FORMAT_VERSION;
     let events: heapless::Vec<EventEntry, E> = payment.applied_events().collect();
-    let wire = Wire {
+    let fields = Wire {
         amount: payment.amount().minor_units(),
         currency: payment.currency().numeric(),
         created_at: payment.created_at().as_secs(),
@@ -130,25 +171,53 @@ pub fn encode<'b, const E: usize, const R: usize>(
         events: events.as_slice(),
         refunds: payment.recorded_refunds(),
     };
+    let wire = WireV2 {
+        fields,
+        obligations: if payment.close_pending() {
+            CLOSE_PENDING
+        } else {
+            0
+        },
+    };
     let used = postcard::to_slice(&wire, rest)
         .map_err(|_| SnapshotError::BufferTooSmall)?
         .len();
     buf.get_mut(..used + 1).ok_or(SnapshotError::BufferTooSmall)
 }
 
-/// Reads a snapshot written by [`encode`]. Restoring emits nothing: the payment is exactly the
-/// one that was encoded.
+/// Reads a snapshot written by [`encode`], of this format version or an earlier one.
+/// Restoring emits nothing: the payment is exactly the one that was encoded, with its
+/// outstanding obligations ([`Payment::pending_effects`]).
+///
+/// Errors: [`SnapshotError::Empty`], [`SnapshotError::UnknownVersion`],
+/// [`SnapshotError::Malformed`], [`SnapshotError::TrailingBytes`], and
+/// [`SnapshotError::Invariant`] for a well-formed snapshot of an unreachable payment.
 pub fn decode<const E: usize, const R: usize>(
     bytes: &[u8],
 ) -> Result<Payment<E, R>, SnapshotError> {
-    let (&version, rest) = bytes.split_first().ok_or(SnapshotError::Empty)?;
-    if version != FORMAT_VERSION {
-        return Err(SnapshotError::UnknownVersion(version));
-    }
-    type Decoded<const E: usize, const R: usize> =
+    type Fields<const E: usize, const R: usize> =
         Wire<heapless::Vec<EventEntry, E>, heapless::Vec<([u8; 8], u64), R>>;
-    let (wire, left): (Decoded<E, R>, &[u8]) =
-        postcard::take_from_bytes(rest).map_err(|_| SnapshotError::Malformed)?;
+    let (&version, rest) = bytes.split_first().ok_or(SnapshotError::Empty)?;
+    let (wire, close_pending, left) = match version {
+        FORMAT_VERSION => {
+            let (wire, left): (WireV2<_, _>, &[u8]) =
+                postcard::take_from_bytes(rest).map_err(|_| SnapshotError::Malformed)?;
+            if wire.obligations & !CLOSE_PENDING != 0 {
+                return Err(SnapshotError::Malformed);
+            }
+            let close_pending = wire.obligations & CLOSE_PENDING != 0;
+            (wire.fields, close_pending, left)
+        }
+        FORMAT_V1 => {
+            let (wire, left): (Fields<E, R>, &[u8]) =
+                postcard::take_from_bytes(rest).map_err(|_| SnapshotError::Malformed)?;
+            // Upgrade (§5): a cancelled payment with nothing paid may still have an open trade.
+            let close_pending =
+                Status::from_u8(wire.status) == Some(Status::Cancelled) && wire.paid == 0;
+            (wire, close_pending, left)
+        }
+        other => return Err(SnapshotError::UnknownVersion(other)),
+    };
     if !left.is_empty() {
         return Err(SnapshotError::TrailingBytes);
     }
@@ -171,6 +240,7 @@ pub fn decode<const E: usize, const R: usize>(
         status,
         events: &wire.events,
         refunds: &wire.refunds,
+        close_pending,
     })
     .map_err(SnapshotError::Invariant)
 }

@@ -273,7 +273,10 @@ fn late_success_on_a_cancelled_order_asks_for_a_refund_and_acknowledges() {
     assert_eq!(reply, Reply::Success);
     assert_eq!(
         outcome.unwrap().effects(),
-        &[Effect::RefundRequired(price())]
+        &[Effect::RefundRequired {
+            amount: price(),
+            refund_id: p.refund_request_id()
+        }]
     );
 }
 

@@ -43,7 +43,7 @@ fn design_example_transcript() {
     let first = serde_json::to_string(&got[0]).unwrap();
     assert_eq!(
         first,
-        r#"{"payment":"o1","outcome":"created","status":"pending","version":0,"paid":"0.00","refunded":"0.00","effects":[]}"#
+        r#"{"payment":"o1","outcome":"created","status":"pending","version":0,"paid":"0.00","refunded":"0.00","effects":[],"pending_effects":[]}"#
     );
 }
 
@@ -60,7 +60,7 @@ fn the_design_doc_output_lines() {
     );
     assert_eq!(
         v.to_string(),
-        r#"{"payment":"o1","outcome":"applied","status":"processing","version":1,"paid":"0.00","refunded":"0.00","effects":[]}"#
+        r#"{"payment":"o1","outcome":"applied","status":"processing","version":1,"paid":"0.00","refunded":"0.00","effects":[],"pending_effects":[]}"#
     );
     let v = one(
         &mut d,
@@ -68,7 +68,7 @@ fn the_design_doc_output_lines() {
     );
     assert_eq!(
         v.to_string(),
-        r#"{"payment":"o1","outcome":"rejected","error":"amount_mismatch","status":"processing","version":1,"paid":"0.00","refunded":"0.00","effects":[]}"#
+        r#"{"payment":"o1","outcome":"rejected","error":"amount_mismatch","status":"processing","version":1,"paid":"0.00","refunded":"0.00","effects":[],"pending_effects":[]}"#
     );
     let v = one(
         &mut d,
@@ -76,7 +76,7 @@ fn the_design_doc_output_lines() {
     );
     assert_eq!(
         v.to_string(),
-        r#"{"payment":"o1","outcome":"applied","status":"cancelled","version":2,"paid":"0.00","refunded":"0.00","effects":[{"type":"close_trade"}]}"#
+        r#"{"payment":"o1","outcome":"applied","status":"cancelled","version":2,"paid":"0.00","refunded":"0.00","effects":[{"type":"close_trade"}],"pending_effects":[{"type":"close_trade"}]}"#
     );
     let v = one(
         &mut d,
@@ -84,22 +84,30 @@ fn the_design_doc_output_lines() {
     );
     assert_eq!(
         v.to_string(),
-        r#"{"payment":"o1","outcome":"applied","status":"cancelled","version":3,"paid":"99.99","refunded":"0.00","effects":[{"type":"refund_required","amount":"99.99"}]}"#
+        r#"{"payment":"o1","outcome":"applied","status":"cancelled","version":3,"paid":"99.99","refunded":"0.00","effects":[{"type":"refund_required","amount":"99.99","refund_id":"lr336b0b00de9374e91e0883"}],"pending_effects":[{"type":"refund_required","amount":"99.99","refund_id":"lr336b0b00de9374e91e0883"}]}"#
     );
     let v = one(&mut d, r#"{"op":"snapshot","payment":"o1"}"#);
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
         [
-            "payment", "outcome", "bytes", "size", "status", "version", "paid", "refunded",
-            "effects"
+            "payment",
+            "outcome",
+            "bytes",
+            "size",
+            "status",
+            "version",
+            "paid",
+            "refunded",
+            "effects",
+            "pending_effects"
         ]
     );
     assert_eq!(
         v["bytes"].as_str().unwrap().len(),
         2 * v["size"].as_u64().unwrap() as usize
     );
-    assert!(v["bytes"].as_str().unwrap().starts_with("01"));
+    assert!(v["bytes"].as_str().unwrap().starts_with("02"));
 }
 
 #[test]

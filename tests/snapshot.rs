@@ -1,10 +1,11 @@
-//! Snapshot format: golden bytes pin version 1, and every corruption is a typed error.
+//! Snapshot format: golden bytes pin versions 1 and 2, version 1 is upgraded, and every
+//! corruption is a typed error.
 #![cfg(feature = "serde")]
 
 use paystate::snapshot::{self, SnapshotError};
 use paystate::{
-    Currency, EventId, Input, InvariantError, LateSuccess, Money, Outcome, Payment, RefundId,
-    Timestamp,
+    Currency, Effect, EventId, Input, InvariantError, LateSuccess, Money, Outcome, Payment,
+    RefundId, Timestamp,
 };
 use proptest::prelude::*;
 
@@ -65,22 +66,104 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Version-1 snapshots written by the previous release (golden bytes of `fresh`,
+/// `succeeded` and `three_refunds`, before obligations existed).
+const V1_FRESH: &str = "018f4e9c0180e2cfaa060188f0cfaa0600000000000000";
+const V1_SUCCEEDED: &str = "018f4e9c0180e2cfaa060188f0cfaa068f4e000200020204c410804797efcb9b61f0912c1b380651ed97e21d0b18e5570b31e3ffebb5ed786311b871bd2313bd24f3577a3e30b500";
+const V1_THREE_REFUNDS: &str = "018f4e9c0180e2cfaa060188f0cfaa068f4ef02e0500020504c410804797efcb9b61f0912c1b380651ed97e21d0b18e5570b31e3ffebb5ed786311b871bd2313bd24f3577a3e30b5fdd46fce626f2a2dd78b4efab1fc2a5dbef23a5cc5d231052ebd63a377746284b2d7d00137839eca89893e83011150f709a6d2296e5c8169077ea2a1e6310fffed5b28b4f1e6502d036a7a428c50f5a864e807146b82e627e4bfcad00f921a5bf2829e141db817";
+/// A version-1 `cancelled` payment with nothing paid (cancelled by the merchant): the fields
+/// of `cancelled()` in the version-1 layout the three above pin.
+const V1_CANCELLED: &str = "018f4e9c0180e2cfaa060188f0cfaa06000001000401dc4cbdfdda0f9a7b537a1f4eb9b0959b3da3a6c8fbbc38c700";
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn cancelled() -> Payment {
+    let mut p = fresh();
+    apply(&mut p, Input::cancel(EventId::new(b"c1").unwrap()));
+    p
+}
+
 /// Golden bytes: an accidental change of the wire format fails here. A deliberate change
-/// needs a new FORMAT_VERSION.
+/// needs a new FORMAT_VERSION. Version 2 is version 1's fields, then the obligations byte.
 #[test]
-fn golden_bytes_pin_format_version_1() {
-    assert_eq!(snapshot::FORMAT_VERSION, 1);
+fn golden_bytes_pin_format_version_2() {
+    assert_eq!(snapshot::FORMAT_VERSION, 2);
+    let v2 = |v1: &str, obligations: &str| format!("02{}{obligations}", &v1[2..]);
+    assert_eq!(hex(&encode(&fresh())), v2(V1_FRESH, "00"));
+    assert_eq!(hex(&encode(&succeeded())), v2(V1_SUCCEEDED, "00"));
+    assert_eq!(hex(&encode(&three_refunds())), v2(V1_THREE_REFUNDS, "00"));
+    // The close the cancel asked for is owed: bit 0.
+    assert_eq!(hex(&encode(&cancelled())), v2(V1_CANCELLED, "01"));
     assert_eq!(
-        hex(&encode(&fresh())),
-        "018f4e9c0180e2cfaa060188f0cfaa0600000000000000"
+        hex(&encode(&cancelled())),
+        "028f4e9c0180e2cfaa060188f0cfaa06000001000401dc4cbdfdda0f9a7b537a1f4eb9b0959b3da3a6c8fbbc38c70001"
     );
-    assert_eq!(
-        hex(&encode(&succeeded())),
-        "018f4e9c0180e2cfaa060188f0cfaa068f4e000200020204c410804797efcb9b61f0912c1b380651ed97e21d0b18e5570b31e3ffebb5ed786311b871bd2313bd24f3577a3e30b500"
+}
+
+/// DESIGN.md §5: every earlier version still decodes, upgraded.
+#[test]
+fn version_1_snapshots_decode_and_upgrade() {
+    for (v1, now) in [
+        (V1_FRESH, fresh()),
+        (V1_SUCCEEDED, succeeded()),
+        (V1_THREE_REFUNDS, three_refunds()),
+    ] {
+        let old: Payment = snapshot::decode(&unhex(v1)).unwrap();
+        assert_eq!(old, now);
+        assert!(old.pending_effects().is_empty());
+    }
+    // A version-1 cancelled payment with nothing paid upgrades with its close outstanding:
+    // closing a closed trade is harmless, forgetting an open one is not.
+    let old: Payment = snapshot::decode(&unhex(V1_CANCELLED)).unwrap();
+    assert_eq!(old, cancelled());
+    assert_eq!(old.pending_effects().as_slice(), &[Effect::CloseTrade]);
+    // A version-1 cancelled payment with a late capture owes the refund, not the close.
+    let mut late = cancelled();
+    apply(
+        &mut late,
+        Input::succeed(EventId::new(b"late").unwrap(), cny(9_999)),
     );
+    let mut v1 = encode(&late);
+    v1[0] = 1;
+    assert_eq!(v1.pop(), Some(0), "a late capture discharged the close");
+    let old: Payment = snapshot::decode(&v1).unwrap();
+    assert_eq!(old, late);
     assert_eq!(
-        hex(&encode(&three_refunds())),
-        "018f4e9c0180e2cfaa060188f0cfaa068f4ef02e0500020504c410804797efcb9b61f0912c1b380651ed97e21d0b18e5570b31e3ffebb5ed786311b871bd2313bd24f3577a3e30b5fdd46fce626f2a2dd78b4efab1fc2a5dbef23a5cc5d231052ebd63a377746284b2d7d00137839eca89893e83011150f709a6d2296e5c8169077ea2a1e6310fffed5b28b4f1e6502d036a7a428c50f5a864e807146b82e627e4bfcad00f921a5bf2829e141db817"
+        old.pending_effects().as_slice(),
+        &[Effect::RefundRequired {
+            amount: cny(9_999),
+            refund_id: late.refund_request_id()
+        }]
+    );
+}
+
+#[test]
+fn refuses_obligations_a_payment_cannot_owe() {
+    // Unknown obligation bits.
+    let mut bytes = encode(&cancelled());
+    *bytes.last_mut().unwrap() = 0x03;
+    assert_eq!(
+        snapshot::decode::<8, 16>(&bytes),
+        Err(SnapshotError::Malformed)
+    );
+    // A close owed by a succeeded payment.
+    let mut bytes = encode(&succeeded());
+    *bytes.last_mut().unwrap() = 0x01;
+    assert_eq!(
+        snapshot::decode::<8, 16>(&bytes),
+        Err(SnapshotError::Invariant(InvariantError::CloseObligation))
+    );
+    // A version-2 snapshot without its obligations byte is truncated, not version 1.
+    let mut bytes = encode(&cancelled());
+    bytes.pop();
+    assert_eq!(
+        snapshot::decode::<8, 16>(&bytes),
+        Err(SnapshotError::Malformed)
     );
 }
 
@@ -98,12 +181,14 @@ fn round_trips_and_sizes() {
 fn refuses_unknown_versions_trailing_bytes_and_truncation() {
     let mut bytes = encode(&succeeded());
     assert_eq!(snapshot::decode::<8, 16>(&[]), Err(SnapshotError::Empty));
-    let mut v2 = bytes.clone();
-    v2[0] = 2;
-    assert_eq!(
-        snapshot::decode::<8, 16>(&v2),
-        Err(SnapshotError::UnknownVersion(2))
-    );
+    for unknown in [0, 3, 0xff] {
+        let mut other = bytes.clone();
+        other[0] = unknown;
+        assert_eq!(
+            snapshot::decode::<8, 16>(&other),
+            Err(SnapshotError::UnknownVersion(unknown))
+        );
+    }
     for cut in 1..bytes.len() {
         assert!(
             snapshot::decode::<8, 16>(&bytes[..cut]).is_err(),
@@ -121,7 +206,7 @@ fn refuses_unknown_versions_trailing_bytes_and_truncation() {
 fn refuses_a_forged_snapshot_that_breaks_an_invariant() {
     // Forge by hand: fresh() fields, then set paid/refunded. Layout: see the module docs.
     let forge = |paid: u8, refunded: u8, status: u8| -> Vec<u8> {
-        let mut b = vec![1];
+        let mut b = vec![1]; // version 1: no obligations byte
         b.push(0x0f); // amount 15 (varint)
         b.extend([0x9c, 0x01]); // currency 156 (CNY)
         b.push(0x01); // created_at 1
@@ -216,7 +301,13 @@ proptest! {
     fn arbitrary_bytes_never_panic_and_never_yield_a_broken_payment(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
         if let Ok(p) = snapshot::decode::<8, 16>(&bytes) {
             prop_assert!(p.check_invariants().is_ok());
-            prop_assert_eq!(encode(&p), bytes);
+            if bytes[0] == snapshot::FORMAT_VERSION {
+                prop_assert_eq!(encode(&p), bytes);
+            } else {
+                // An upgraded version 1: the same fields, then the obligations byte.
+                let again = encode(&p);
+                prop_assert_eq!(&again[1..bytes.len()], &bytes[1..]);
+            }
         }
     }
 

@@ -38,27 +38,34 @@ enum Setup {
     Succeeded,
     Failed,
     Cancelled,
+    /// Cancelled, and the provider confirmed the close.
+    CancelledClosed,
     FailedPaid,
     CancelledPaid,
     Refunded,
 }
 
-const SETUPS: [Setup; 8] = [
+const SETUPS: [Setup; 9] = [
     Setup::Pending,
     Setup::Processing,
     Setup::Succeeded,
     Setup::Failed,
     Setup::Cancelled,
+    Setup::CancelledClosed,
     Setup::FailedPaid,
     Setup::CancelledPaid,
     Setup::Refunded,
 ];
 
-fn build(setup: Setup, policy: LateSuccess) -> Option<Payment> {
-    let mut p: Payment = Payment::new(cny(AMOUNT), t(1_000))
+fn fresh(policy: LateSuccess) -> Payment {
+    Payment::new(cny(AMOUNT), t(1_000))
         .unwrap()
         .with_deadline(t(DEADLINE))
-        .with_late_success(policy);
+        .with_late_success(policy)
+}
+
+fn build(setup: Setup, policy: LateSuccess) -> Option<Payment> {
+    let mut p = fresh(policy);
     let pay = || Input::succeed(id("setup-pay"), cny(AMOUNT));
     match setup {
         Setup::Pending => {}
@@ -66,6 +73,10 @@ fn build(setup: Setup, policy: LateSuccess) -> Option<Payment> {
         Setup::Succeeded => applied(&mut p, pay()),
         Setup::Failed => applied(&mut p, Input::fail(id("setup-fail"), "PAYERROR").unwrap()),
         Setup::Cancelled => applied(&mut p, Input::cancel(id("setup-cancel"))),
+        Setup::CancelledClosed => {
+            applied(&mut p, Input::cancel(id("setup-cancel")));
+            applied(&mut p, Input::close(id("setup-closed")));
+        }
         Setup::FailedPaid => {
             if policy == LateSuccess::Accept {
                 return None; // under `accept` a late capture makes it succeeded instead
@@ -128,7 +139,10 @@ fn expected(setup: Setup, policy: LateSuccess, input: In) -> Want {
     use In::*;
     use Status as S;
     use Want::*;
-    let refund_required = Some(Effect::RefundRequired(cny(AMOUNT)));
+    let refund_required = Some(Effect::RefundRequired {
+        amount: cny(AMOUNT),
+        refund_id: fresh(policy).refund_request_id(),
+    });
     let close_trade = Some(Effect::CloseTrade);
     let invalid = Rejected(Rejection::InvalidTransition);
     match setup {
@@ -155,6 +169,13 @@ fn expected(setup: Setup, policy: LateSuccess, input: In) -> Want {
             _ => Ignored,
         },
         Setup::Cancelled => match input {
+            Succeed => Applied(S::Cancelled, AMOUNT, 0, refund_required),
+            // The provider confirms the close the cancel asked for (§2.6).
+            Close => Applied(S::Cancelled, 0, 0, None),
+            RefundPart | RefundAll => invalid,
+            _ => Ignored,
+        },
+        Setup::CancelledClosed => match input {
             Succeed => Applied(S::Cancelled, AMOUNT, 0, refund_required),
             RefundPart | RefundAll => invalid,
             _ => Ignored,
@@ -240,12 +261,109 @@ fn every_input_in_every_status_under_both_policies() {
                     }
                 }
                 p.check_invariants().unwrap();
+                assert_eq!(
+                    p.pending_effects().as_slice(),
+                    expected_pending(&p).as_slice(),
+                    "{ctx}: obligations"
+                );
                 rows += 1;
             }
         }
     }
-    // 8 setups × 2 policies × 8 inputs, less "failed with money" under `accept` (unreachable).
-    assert_eq!(rows, 8 * 2 * 8 - 8, "every combination ran");
+    // 9 setups × 2 policies × 8 inputs, less "failed with money" under `accept` (unreachable).
+    assert_eq!(rows, 9 * 2 * 8 - 8, "every combination ran");
+}
+
+/// DESIGN.md §2.6 by hand for the table's end states: a close is owed from the cancel or tick
+/// that asked for it until a close or a capture; a refund while late with money held.
+fn expected_pending(p: &Payment) -> Vec<Effect> {
+    let held = p.paid().minor_units() - p.refunded().minor_units();
+    match p.status() {
+        Status::Cancelled | Status::Failed if held > 0 => vec![Effect::RefundRequired {
+            amount: cny(held),
+            refund_id: fresh(p.late_success()).refund_request_id(),
+        }],
+        Status::Cancelled if p.close_pending() => vec![Effect::CloseTrade],
+        _ => vec![],
+    }
+}
+
+#[test]
+fn close_trade_is_owed_until_the_provider_closes_or_the_trade_is_paid() {
+    let mut p = fresh(LateSuccess::Refund);
+    let _ = p.tick(t(DEADLINE));
+    assert_eq!(p.pending_effects().as_slice(), &[Effect::CloseTrade]);
+    // Anything else applied in between leaves it outstanding.
+    assert_eq!(
+        p.apply(&Input::cancel(id("c1")), t(DEADLINE)),
+        Outcome::Ignored
+    );
+    assert_eq!(
+        p.apply(&Input::fail(id("f1"), "PAYERROR").unwrap(), t(DEADLINE)),
+        Outcome::Ignored
+    );
+    assert_eq!(p.pending_effects().as_slice(), &[Effect::CloseTrade]);
+    // The provider's "trade does not exist" / close answer discharges it, once.
+    let v = p.version();
+    assert!(
+        matches!(p.apply(&Input::close(id("closed")), t(DEADLINE)), Outcome::Applied(e) if e.is_empty())
+    );
+    assert_eq!(p.version(), v + 1);
+    assert!(p.pending_effects().is_empty());
+    assert_eq!(
+        p.apply(&Input::close(id("closed-again")), t(DEADLINE)),
+        Outcome::Ignored
+    );
+
+    // A capture instead: the close is discharged and a refund is owed.
+    let mut q = fresh(LateSuccess::Refund);
+    let _ = q.apply(&Input::cancel(id("c1")), t(1_001));
+    let _ = q.apply(&Input::succeed(id("late"), cny(AMOUNT)), t(1_002));
+    let owed = Effect::RefundRequired {
+        amount: cny(AMOUNT),
+        refund_id: q.refund_request_id(),
+    };
+    assert_eq!(q.pending_effects().as_slice(), &[owed]);
+    // A partial refund under another id reduces what is owed; the id stays.
+    let _ = q.apply(
+        &Input::refund(id("r1"), RefundId::new(b"merchant-1").unwrap(), cny(30)),
+        t(1_003),
+    );
+    assert_eq!(
+        q.pending_effects().as_slice(),
+        &[Effect::RefundRequired {
+            amount: cny(70),
+            refund_id: q.refund_request_id(),
+        }]
+    );
+    // The rest, confirmed under the obligation's own request number, discharges it.
+    let rid = q.refund_request_id().refund_id();
+    let _ = q.apply(&Input::refund(id("r2"), rid, cny(70)), t(1_004));
+    assert!(q.pending_effects().is_empty());
+    assert_eq!(q.status(), Status::Refunded);
+}
+
+#[test]
+fn the_refund_request_number_is_stable_and_provider_safe() {
+    let p = fresh(LateSuccess::Refund);
+    let id = p.refund_request_id();
+    assert_eq!(id, fresh(LateSuccess::Refund).refund_request_id());
+    assert_eq!(id.as_str().len(), 24);
+    assert!(id.as_str().starts_with("lr"));
+    assert!(
+        id.as_str()
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    );
+    // Another payment (another creation time or amount) gets another number.
+    let other: Payment = Payment::new(cny(AMOUNT), t(1_001))
+        .unwrap()
+        .with_deadline(t(DEADLINE));
+    assert_ne!(id, other.refund_request_id());
+    let dearer: Payment = Payment::new(cny(AMOUNT + 1), t(1_000))
+        .unwrap()
+        .with_deadline(t(DEADLINE));
+    assert_ne!(id, dearer.refund_request_id());
 }
 
 fn paid_payment() -> Payment {

@@ -451,10 +451,9 @@ pub fn check_agreement() {
                     paystate::Outcome::Applied(effects) => {
                         Reply::Applied(effects.first().map(|effect| match effect {
                             paystate::Effect::CloseTrade => Effect::CloseTrade,
-                            paystate::Effect::RefundRequired(m) => {
-                                Effect::RefundRequired(m.minor_units())
+                            paystate::Effect::RefundRequired { amount, .. } => {
+                                Effect::RefundRequired(amount.minor_units())
                             }
-                            other => unreachable!("no other effect: {other:?}"),
                         }))
                     }
                     paystate::Outcome::Ignored | paystate::Outcome::Duplicate => Reply::Ignored,

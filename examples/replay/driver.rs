@@ -67,7 +67,8 @@ fn state(id: &str, p: &Payment) -> Map<String, Value> {
     m
 }
 
-/// `{"payment", "outcome", ["error"], "status", "version", "paid", "refunded", "effects"}`.
+/// `{"payment", "outcome", ["error"], "status", "version", "paid", "refunded", "effects",
+/// "pending_effects"}`.
 fn report(id: &str, p: &Payment, outcome: &str, error: Option<&str>, effects: &[Effect]) -> Value {
     let mut m = Map::new();
     m.insert("payment".into(), id.into());
@@ -79,18 +80,25 @@ fn report(id: &str, p: &Payment, outcome: &str, error: Option<&str>, effects: &[
     for (k, v) in rest.into_iter().skip(1) {
         m.insert(k, v);
     }
-    let effects: Vec<Value> = effects
+    m.insert("effects".into(), effects_json(effects));
+    m.insert("pending_effects".into(), effects_json(&p.pending_effects()));
+    Value::Object(m)
+}
+
+/// `[{"type":"close_trade"}, {"type":"refund_required","amount":"99.99","refund_id":"lr…"}]`.
+fn effects_json(effects: &[Effect]) -> Value {
+    effects
         .iter()
         .map(|e| match e {
-            Effect::CloseTrade => json!({"type": "close_trade"}),
-            Effect::RefundRequired(m) => {
-                json!({"type": "refund_required", "amount": m.to_string()})
-            }
-            _ => json!({"type": "unknown"}),
+            Effect::CloseTrade => json!({"type": e.name()}),
+            Effect::RefundRequired { amount, refund_id } => json!({
+                "type": e.name(),
+                "amount": amount.to_string(),
+                "refund_id": refund_id.as_str(),
+            }),
         })
-        .collect();
-    m.insert("effects".into(), effects.into());
-    Value::Object(m)
+        .collect::<Vec<Value>>()
+        .into()
 }
 
 fn outcome_report(id: &str, p: &Payment, outcome: &Outcome) -> Value {

@@ -24,7 +24,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use paystate::{
     Currency, Effect, EventId, IdError, Input, LateSuccess, MAX_ID_LEN, Money, Outcome, Payment,
-    RefundId, Rejection, Status, Timestamp,
+    RefundId, RefundRequestId, Rejection, Status, Timestamp,
 };
 use paystate_fuzz::{check_state, check_step, check_twice, no_alloc, round_trip};
 use serde_json::{Value, json};
@@ -252,6 +252,11 @@ struct Model {
     refund_capacity: usize,
     /// Whether `refund_required` was answered when `paid` became > 0.
     refund_required_emitted: bool,
+    /// A `close_trade` obligation is outstanding (§2.6).
+    close_pending: bool,
+    /// The payment's refund request number, taken from the engine when it was created (its
+    /// stability is what the model checks).
+    late_refund: RefundRequestId,
 }
 
 impl Model {
@@ -265,6 +270,21 @@ impl Model {
 
     fn balance(&self) -> u64 {
         self.paid - self.refunded
+    }
+
+    /// §2.5 item 8: the obligations outstanding now.
+    fn outstanding(&self) -> Vec<Effect> {
+        let mut out = Vec::new();
+        if self.close_pending {
+            out.push(Effect::CloseTrade);
+        }
+        if self.late() && self.balance() > 0 {
+            out.push(Effect::RefundRequired {
+                amount: Money::from_minor(self.balance(), self.amount.currency()),
+                refund_id: self.late_refund,
+            });
+        }
+        out
     }
 
     /// §2.3: the event-id check, then the input's own rules.
@@ -328,7 +348,12 @@ impl Model {
                 if self.late() {
                     self.paid = self.amount.minor_units();
                     self.refund_required_emitted = true;
-                    return Want::Applied(vec![Effect::RefundRequired(self.amount)]);
+                    // A paid trade cannot be closed: the capture discharges the close.
+                    self.close_pending = false;
+                    return Want::Applied(vec![Effect::RefundRequired {
+                        amount: self.amount,
+                        refund_id: self.late_refund,
+                    }]);
                 }
                 // succeeded and refunded have paid > 0: answered above.
                 unreachable!("status {:?} with nothing paid", self.status)
@@ -344,6 +369,7 @@ impl Model {
             Command::Cancel => match self.status {
                 Pending | Processing => {
                     self.status = Cancelled;
+                    self.close_pending = true;
                     Want::Applied(vec![Effect::CloseTrade])
                 }
                 Succeeded => Want::Rejected(Rejection::InvalidTransition),
@@ -352,6 +378,10 @@ impl Model {
             Command::Close => match self.status {
                 Pending | Processing => {
                     self.status = Cancelled;
+                    Want::Applied(vec![])
+                }
+                Cancelled if self.close_pending => {
+                    self.close_pending = false;
                     Want::Applied(vec![])
                 }
                 Succeeded => Want::Rejected(Rejection::InvalidTransition),
@@ -399,6 +429,7 @@ impl Model {
     fn tick(&mut self, now: u64) -> Want {
         if self.open() && self.expires_at.is_some_and(|t| t <= now) {
             self.status = Status::Cancelled;
+            self.close_pending = true;
             self.version += 1;
             Want::Applied(vec![Effect::CloseTrade])
         } else {
@@ -484,18 +515,24 @@ fn answer(name: &str, m: &Model, want: &Want, snapshot: Option<&[u8]>) -> Value 
     v["version"] = json!(m.version);
     v["paid"] = json!(money(m.paid));
     v["refunded"] = json!(money(m.refunded));
-    let effects: Vec<Value> = effects
+    v["effects"] = effects_json(effects);
+    v["pending_effects"] = effects_json(&m.outstanding());
+    v
+}
+
+fn effects_json(effects: &[Effect]) -> Value {
+    effects
         .iter()
         .map(|e| match e {
             Effect::CloseTrade => json!({"type": "close_trade"}),
-            Effect::RefundRequired(m) => {
-                json!({"type": "refund_required", "amount": m.to_string()})
-            }
-            _ => json!({"type": "unknown"}),
+            Effect::RefundRequired { amount, refund_id } => json!({
+                "type": "refund_required",
+                "amount": amount.to_string(),
+                "refund_id": refund_id.as_str(),
+            }),
         })
-        .collect();
-    v["effects"] = json!(effects);
-    v
+        .collect::<Vec<Value>>()
+        .into()
 }
 
 /// One payment under test: the engine's, the model's, and what the harness observed.
@@ -539,6 +576,17 @@ fn agree<const E: usize, const R: usize>(s: &Slot<E, R>) -> Result<(), String> {
         && !m.refund_required_emitted
     {
         return Err("funds lost: captured on a dead payment, no refund_required".into());
+    }
+    // §2.5 item 8: the obligations are exactly what the model says is outstanding.
+    let pending = p.pending_effects();
+    if pending.as_slice() != m.outstanding().as_slice() {
+        return Err(format!(
+            "pending_effects {pending:?}, model outstanding {:?}",
+            m.outstanding()
+        ));
+    }
+    if p.refund_request_id() != m.late_refund {
+        return Err("the refund request number changed".into());
     }
     Ok(())
 }
@@ -761,6 +809,8 @@ fn run<const E: usize, const R: usize>(s: &Scenario, out: Option<(File, File)>) 
             refunds: Vec::new(),
             refund_capacity: R,
             refund_required_emitted: false,
+            close_pending: false,
+            late_refund: payment.refund_request_id(),
         };
         lines.expect(|| {
             let mut created = answer(&name, &model, &Want::Ignored, None);

@@ -92,6 +92,31 @@ pub fn check_state<const E: usize, const R: usize>(p: &Payment<E, R>) -> Result<
     if p.balance().minor_units() != paid - refunded {
         return Err("balance is not paid - refunded".into());
     }
+    // §2.5 item 8, from the state alone: a refund is owed exactly while late with money held,
+    // for what is held; a close only by a cancelled payment holding nothing.
+    let late = matches!(p.status(), Status::Failed | Status::Cancelled);
+    let mut want = Vec::new();
+    if p.close_pending() {
+        if p.status() != Status::Cancelled || paid != 0 {
+            return Err(format!(
+                "close_trade owed in status {} with paid {paid}",
+                p.status()
+            ));
+        }
+        want.push(Effect::CloseTrade);
+    }
+    if late && paid > refunded {
+        want.push(Effect::RefundRequired {
+            amount: p.balance(),
+            refund_id: p.refund_request_id(),
+        });
+    }
+    if p.pending_effects().as_slice() != want.as_slice() {
+        return Err(format!(
+            "pending_effects {:?}, but the state owes {want:?}",
+            p.pending_effects()
+        ));
+    }
     Ok(())
 }
 
@@ -134,10 +159,12 @@ pub fn check_step<const E: usize, const R: usize>(
     // Funds are never lost: the step that records a capture on a dead payment asks for it
     // back, and a capture that fulfils the order does not.
     let captured = before.paid().is_zero() && !after.paid().is_zero();
-    let refund_asked = outcome
-        .effects()
-        .iter()
-        .any(|e| *e == Effect::RefundRequired(after.paid()));
+    let refund_asked = outcome.effects().iter().any(|e| {
+        *e == Effect::RefundRequired {
+            amount: after.paid(),
+            refund_id: after.refund_request_id(),
+        }
+    });
     let dead = matches!(after.status(), Status::Failed | Status::Cancelled);
     if captured && dead && !refund_asked {
         return Err(format!(
@@ -155,9 +182,31 @@ pub fn check_step<const E: usize, const R: usize>(
         && outcome
             .effects()
             .iter()
-            .any(|e| matches!(e, Effect::RefundRequired(_)))
+            .any(|e| matches!(e, Effect::RefundRequired { .. }))
     {
         return Err("refund_required without a new capture".into());
+    }
+    // §2.5 item 8, across the step: a close_trade effect leaves the close owed, and a close
+    // owed before is discharged only by an applied capture (paid becomes > 0) or an applied
+    // close (nothing else changes: the status stays cancelled and nothing is paid).
+    if outcome.effects().contains(&Effect::CloseTrade) && !after.close_pending() {
+        return Err("close_trade returned but not owed".into());
+    }
+    if before.close_pending() && !after.close_pending() {
+        let by_capture = captured;
+        let by_close = applied
+            && after.status() == Status::Cancelled
+            && after.paid().is_zero()
+            && after.refunded() == before.refunded();
+        if !(by_capture || by_close) {
+            return Err(format!("close_trade discharged by {outcome:?}"));
+        }
+    }
+    if !before.close_pending()
+        && after.close_pending()
+        && !outcome.effects().contains(&Effect::CloseTrade)
+    {
+        return Err("close_trade owed without the effect being returned".into());
     }
     Ok(())
 }

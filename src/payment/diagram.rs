@@ -6,8 +6,8 @@
 
 use core::fmt;
 
-use super::transition::{self, Decision, State};
-use super::{Effect, LateSuccess, Status};
+use super::transition::{self, Decision, EffectKind, State};
+use super::{LateSuccess, Status};
 use crate::money::{Currency, Money};
 use crate::payment::input::{Command, InputKind, RefundId};
 
@@ -57,6 +57,8 @@ pub fn for_each_edge(mut f: impl FnMut(Edge)) {
                         policy,
                         refunds: &[],
                         refunds_full: false,
+                        // A cancel or a tick leaves a close owed; the diagram draws that case.
+                        close_pending: from == Status::Cancelled && paid == 0,
                     };
                     let decision = match kind {
                         InputKind::Tick => transition::decide_tick(&state, true),
@@ -96,10 +98,7 @@ pub fn for_each_edge(mut f: impl FnMut(Edge)) {
                         (InputKind::Tick, _, _) => Some("deadline passed"),
                         _ => None,
                     };
-                    let effect = change.effect.map(|e| match e {
-                        Effect::CloseTrade => "close_trade",
-                        Effect::RefundRequired(_) => "refund_required",
-                    });
+                    let effect = change.effect.map(EffectKind::name);
                     let edge = Edge {
                         from,
                         to: change.status,

@@ -14,7 +14,7 @@ pub mod input;
 pub(crate) mod transition;
 
 use input::{EventId, Input, InputKind, RefundId};
-use transition::{Change, Decision, State};
+use transition::{Change, Decision, EffectKind, State};
 
 /// Where a payment is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -124,19 +124,131 @@ impl LateSuccess {
     }
 }
 
-/// Something the host must carry out after an `applied` outcome.
+/// Something the host must carry out: returned once by the `applied` outcome that caused it,
+/// and held as an obligation in the payment (and its snapshot) until the provider confirms it,
+/// so [`Payment::pending_effects`] returns it again after a crash (DESIGN.md §2.6).
+///
+/// The list is exhaustive on purpose: a host's `match` names every obligation, so a new one
+/// would be a compile error there rather than something silently ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
 pub enum Effect {
     /// The payment was cancelled or expired while the trade may exist at the provider: close or
     /// cancel it there (Alipay `alipay.trade.close` / `alipay.trade.cancel`), so the customer
-    /// can no longer pay.
+    /// can no longer pay. Closing is idempotent at every provider ("trade does not exist" and
+    /// "already closed" count as closed); feed the confirmation back as [`Input::close`],
+    /// which discharges it. A capture confirmed meanwhile discharges it too (a paid trade
+    /// cannot be closed; it is refunded instead).
     CloseTrade,
-    /// Funds were captured for a payment that must not be fulfilled: return this amount to
-    /// the customer (a provider refund), then feed the confirmed refund back as
-    /// [`Input::refund`].
-    RefundRequired(Money),
+    /// Funds were captured for a payment that must not be fulfilled: return `amount` to the
+    /// customer with a provider refund whose request number is `refund_id` (Alipay
+    /// `out_request_no`; prefixed with the order id where the provider wants it unique per
+    /// merchant, as WeChat Pay's `out_refund_no`), then feed the confirmed refund back as
+    /// [`Input::refund`]. Sending it twice is harmless: the provider pays one refund per
+    /// request number. Discharged when `refunded == paid`.
+    RefundRequired {
+        /// What is still to be returned, `paid − refunded`.
+        amount: Money,
+        /// The refund request number to send: the same on every call, across snapshots and
+        /// restarts.
+        refund_id: RefundRequestId,
+    },
+}
+
+impl Effect {
+    /// `"close_trade"` or `"refund_required"`: the names of DESIGN.md §2.2.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Effect::CloseTrade => EffectKind::CloseTrade.name(),
+            Effect::RefundRequired { .. } => EffectKind::RefundRequired.name(),
+        }
+    }
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Effect::CloseTrade => f.write_str(self.name()),
+            Effect::RefundRequired { amount, refund_id } => {
+                write!(f, "{} {amount} as {refund_id}", self.name())
+            }
+        }
+    }
+}
+
+/// The request number of a required refund (DESIGN.md §2.6): 24 bytes of `[0-9a-z]`,
+/// `lr` followed by 22 lowercase hex digits, accepted by every provider as its refund request
+/// number (Alipay `out_request_no` takes 64, WeChat Pay `out_refund_no` 64, of
+/// `[A-Za-z0-9_-|*@]`).
+///
+/// It is derived from what never changes about the payment (creation time, amount, currency,
+/// deadline and policy), so it is the same on every call, in every snapshot and after every
+/// restart; a payment owes at most one late refund, so one id per payment is enough. Two
+/// payments created in the same second for the same amount share it: where the provider wants
+/// refund numbers unique per merchant, prefix it with the order id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefundRequestId([u8; RefundRequestId::LEN]);
+
+impl RefundRequestId {
+    /// Its length in bytes.
+    pub const LEN: usize = 24;
+
+    fn derive(
+        created_at: Timestamp,
+        amount: Money,
+        expires_at: Option<Timestamp>,
+        policy: LateSuccess,
+    ) -> RefundRequestId {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"paystate/late-refund/v1\0");
+        h.update(created_at.as_secs().to_le_bytes());
+        h.update(amount.minor_units().to_le_bytes());
+        h.update(amount.currency().numeric().to_le_bytes());
+        match expires_at {
+            Some(t) => {
+                h.update([1]);
+                h.update(t.as_secs().to_le_bytes());
+            }
+            None => h.update([0]),
+        }
+        h.update([policy as u8]);
+        let digest = h.finalize();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; Self::LEN];
+        let (prefix, rest) = out.split_at_mut(2);
+        prefix.copy_from_slice(b"lr");
+        for (pair, byte) in rest.chunks_mut(2).zip(digest.iter()) {
+            for (o, nibble) in pair.iter_mut().zip([byte >> 4, byte & 0xf]) {
+                *o = HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
+            }
+        }
+        RefundRequestId(out)
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Built from ASCII only.
+        core::str::from_utf8(&self.0).unwrap_or("")
+    }
+
+    /// The id as the engine records it once the refund is confirmed under this number.
+    pub fn refund_id(&self) -> RefundId {
+        // 24 bytes is within 1..=64: never an error.
+        RefundId::new(&self.0).unwrap_or(RefundId::from_fingerprint([0; 8]))
+    }
+}
+
+impl fmt::Display for RefundRequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for RefundRequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RefundRequestId({})", self.as_str())
+    }
 }
 
 /// Effects of one outcome: at most two, in a fixed-capacity list that never allocates.
@@ -322,6 +434,9 @@ pub struct Payment<const EVENTS: usize = 8, const REFUNDS: usize = 16> {
     /// Recorded refunds in order: fingerprint and amount.
     refunds: [([u8; 8], u64); REFUNDS],
     refunds_len: u8,
+    /// A `close_trade` obligation is outstanding (DESIGN.md §2.6). The refund obligation
+    /// needs no flag: it is outstanding exactly while the payment is late with money held.
+    close_pending: bool,
 }
 
 impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
@@ -353,6 +468,7 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
             events_len: 0,
             refunds: [([0; 8], 0); REFUNDS],
             refunds_len: 0,
+            close_pending: false,
         })
     }
 
@@ -424,6 +540,7 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
                 .get(..usize::from(self.refunds_len))
                 .unwrap_or(&[]),
             refunds_full: usize::from(self.refunds_len) >= REFUNDS,
+            close_pending: self.close_pending,
         }
     }
 
@@ -453,16 +570,76 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
         self.status = change.status;
         self.paid = change.paid;
         self.refunded = change.refunded;
+        self.close_pending = change.close_pending;
         self.version = version;
         if let Some(input) = input {
             self.remember(input.event_id().fingerprint(), input.digest());
         }
         let mut effects = Effects::new();
-        if let Some(effect) = change.effect {
+        let effect = match change.effect {
+            Some(EffectKind::CloseTrade) => Some(Effect::CloseTrade),
+            Some(EffectKind::RefundRequired) => self.refund_obligation(),
+            None => None,
+        };
+        if let Some(effect) = effect {
             // Capacity 2, at most one pushed: cannot fail.
             let _ = effects.push(effect);
         }
         Outcome::Applied(effects)
+    }
+
+    /// The outstanding refund obligation: the payment is late (`failed` or `cancelled`) and
+    /// holds money (`paid` > `refunded`).
+    fn refund_obligation(&self) -> Option<Effect> {
+        let late = matches!(self.status, Status::Failed | Status::Cancelled);
+        let held = self.paid.saturating_sub(self.refunded);
+        (late && held > 0).then(|| Effect::RefundRequired {
+            amount: Money::from_minor(held, self.currency),
+            refund_id: self.refund_request_id(),
+        })
+    }
+
+    /// The request number under which this payment's required refund is sent (the same for
+    /// the payment's whole life; see [`RefundRequestId`]).
+    pub fn refund_request_id(&self) -> RefundRequestId {
+        RefundRequestId::derive(self.created_at, self.amount(), self.expires_at, self.policy)
+    }
+
+    /// The obligations still outstanding (DESIGN.md §2.6): every effect an `applied` outcome
+    /// returned that the provider has not confirmed yet, with its amount as it stands now.
+    ///
+    /// A host that restarts, or firmware after a power cut, carries these out again for every
+    /// payment it holds: closing a closed trade and re-sending a refund under the same
+    /// `refund_id` are harmless. At most one is outstanding at a time (a paid trade owes no
+    /// close, an unpaid one no refund), so the list never needs more than its capacity.
+    ///
+    /// - [`Effect::CloseTrade`] from the `cancel` or `tick` that emitted it until a `close` or a
+    ///   `succeed` is applied;
+    /// - [`Effect::RefundRequired`] while the payment is `failed` or `cancelled` with
+    ///   `paid` > `refunded`, for `paid − refunded`.
+    ///
+    /// ```
+    /// use paystate::{Currency, Effect, EventId, Input, Money, Payment, Timestamp};
+    ///
+    /// let t = Timestamp::from_secs;
+    /// let price = Money::parse("99.99", Currency::CNY)?;
+    /// let mut p: Payment = Payment::new(price, t(1_000))?;
+    /// let _ = p.apply(&Input::cancel(EventId::new(b"cancel-1")?), t(1_001));
+    /// assert_eq!(p.pending_effects().as_slice(), &[Effect::CloseTrade]);
+    ///
+    /// // The provider confirms the close: nothing is outstanding any more.
+    /// let _ = p.apply(&Input::close(EventId::new(b"close-1")?), t(1_002));
+    /// assert!(p.pending_effects().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pending_effects(&self) -> Effects {
+        let mut effects = Effects::new();
+        let close = self.close_pending.then_some(Effect::CloseTrade);
+        for effect in close.into_iter().chain(self.refund_obligation()) {
+            // Capacity 2, at most two pushed: cannot fail.
+            let _ = effects.push(effect);
+        }
+        effects
     }
 
     fn remember(&mut self, id: [u8; 16], digest: [u8; 8]) {
@@ -544,6 +721,11 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
         usize::from(self.refunds_len)
     }
 
+    /// Whether a `close_trade` obligation is outstanding.
+    pub fn close_pending(&self) -> bool {
+        self.close_pending
+    }
+
     /// Whether the refund `id` is recorded, and for how much.
     pub fn refund(&self, id: RefundId) -> Option<Money> {
         self.recorded_refunds()
@@ -582,6 +764,10 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
                 return Err(E::OpenButPaid);
             }
             _ => {}
+        }
+        // A close is owed only by a cancelled payment that holds no money (§2.5, 8).
+        if self.close_pending && (self.status != Status::Cancelled || self.paid != 0) {
+            return Err(E::CloseObligation);
         }
         let refunds = self.recorded_refunds();
         let mut sum: u64 = 0;
@@ -622,6 +808,7 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
         p.version = parts.version;
         p.policy = parts.policy;
         p.status = parts.status;
+        p.close_pending = parts.close_pending;
         if parts.events.len() > EVENTS || parts.refunds.len() > REFUNDS {
             return Err(InvariantError::EventBook);
         }
@@ -652,6 +839,7 @@ pub(crate) struct Parts<'a> {
     pub status: Status,
     pub events: &'a [EventEntry],
     pub refunds: &'a [([u8; 8], u64)],
+    pub close_pending: bool,
 }
 
 /// Equal payments hold the same data and answer every input alike: the same fields, the same
@@ -672,6 +860,7 @@ impl<const E: usize, const R: usize> PartialEq for Payment<E, R> {
             && self.events_len == other.events_len
             && self.applied_events().eq(other.applied_events())
             && self.recorded_refunds() == other.recorded_refunds()
+            && self.close_pending == other.close_pending
     }
 }
 
@@ -689,6 +878,7 @@ impl<const E: usize, const R: usize> fmt::Debug for Payment<E, R> {
             .field("policy", &self.policy)
             .field("events", &self.events_len)
             .field("refunds", &self.refunds_len)
+            .field("close_pending", &self.close_pending)
             .finish()
     }
 }
@@ -714,6 +904,8 @@ pub enum InvariantError {
     RefundBook,
     /// More remembered events or refunds than applied inputs, or than capacity.
     EventBook,
+    /// A `close_trade` obligation on a payment that is not cancelled, or holds money.
+    CloseObligation,
 }
 
 impl fmt::Display for InvariantError {
@@ -727,6 +919,9 @@ impl fmt::Display for InvariantError {
             InvariantError::OpenButPaid => "money captured in a status that cannot hold it",
             InvariantError::RefundBook => "refund records do not add up",
             InvariantError::EventBook => "more remembered events than applied inputs",
+            InvariantError::CloseObligation => {
+                "close_trade outstanding on a payment that cannot owe it"
+            }
         })
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! [`Payment::apply`]: crate::Payment::apply
 
-use super::{Effect, LateSuccess, Rejection, Status};
-use crate::money::{Currency, Money};
+use super::{LateSuccess, Rejection, Status};
+use crate::money::Currency;
 use crate::payment::input::{Command, RefundId};
 
 /// What [`decide`] looks at: the parts of a payment a transition depends on.
@@ -23,6 +23,8 @@ pub(crate) struct State<'a> {
     pub refunds: &'a [([u8; 8], u64)],
     /// Whether another refund fits.
     pub refunds_full: bool,
+    /// Whether a `close_trade` obligation is outstanding (DESIGN.md §2.6).
+    pub close_pending: bool,
 }
 
 /// The decision for one command (or a tick).
@@ -45,7 +47,32 @@ pub(crate) struct Change {
     pub paid: u64,
     pub refunded: u64,
     pub record_refund: Option<(RefundId, u64)>,
-    pub effect: Option<Effect>,
+    /// Whether a `close_trade` obligation is outstanding afterwards.
+    pub close_pending: bool,
+    pub effect: Option<EffectKind>,
+}
+
+/// Which effect a change emits; [`Payment`](crate::Payment) fills in its amount and id.
+///
+/// [`Effect::CloseTrade`]: crate::Effect::CloseTrade
+/// [`Effect::RefundRequired`]: crate::Effect::RefundRequired
+/// [`Effect::name`]: crate::Effect::name
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EffectKind {
+    /// [`Effect::CloseTrade`].
+    CloseTrade,
+    /// [`Effect::RefundRequired`] of the outstanding balance.
+    RefundRequired,
+}
+
+impl EffectKind {
+    /// The name of DESIGN.md §2.2, as [`Effect::name`] gives it.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            EffectKind::CloseTrade => "close_trade",
+            EffectKind::RefundRequired => "refund_required",
+        }
+    }
 }
 
 impl State<'_> {
@@ -55,6 +82,7 @@ impl State<'_> {
             paid: self.paid,
             refunded: self.refunded,
             record_refund: None,
+            close_pending: self.close_pending,
             effect: None,
         }
     }
@@ -96,10 +124,11 @@ pub(crate) fn decide(s: &State<'_>, cmd: &Command) -> Decision {
                 paid: s.amount,
                 ..s.change(s.status)
             };
+            // A paid trade cannot be closed: the capture discharges an outstanding
+            // `close_trade`, and is returned with a refund instead (§2.6).
             let refund_it = Change {
-                effect: Some(Effect::RefundRequired(Money::from_minor(
-                    s.amount, s.currency,
-                ))),
+                effect: Some(EffectKind::RefundRequired),
+                close_pending: false,
                 ..captured
             };
             match (s.status, s.policy) {
@@ -127,7 +156,8 @@ pub(crate) fn decide(s: &State<'_>, cmd: &Command) -> Decision {
 
         Command::Cancel => match s.status {
             Pending | Processing => Apply(Change {
-                effect: Some(Effect::CloseTrade),
+                effect: Some(EffectKind::CloseTrade),
+                close_pending: true,
                 ..s.change(Cancelled)
             }),
             // Captured funds are returned with a refund, not a cancel.
@@ -138,6 +168,11 @@ pub(crate) fn decide(s: &State<'_>, cmd: &Command) -> Decision {
         Command::Close => match s.status {
             // The provider closed it already: nothing to close there.
             Pending | Processing => Apply(s.change(Cancelled)),
+            // The provider confirms the close we asked for: the obligation is discharged.
+            Cancelled if s.close_pending => Apply(Change {
+                close_pending: false,
+                ..s.change(Cancelled)
+            }),
             // The provider says closed, we say paid: reconcile.
             Succeeded => Reject(Rejection::InvalidTransition),
             Failed | Cancelled | Refunded => Ignore,
@@ -201,7 +236,8 @@ pub(crate) fn decide(s: &State<'_>, cmd: &Command) -> Decision {
 pub(crate) fn decide_tick(s: &State<'_>, expired: bool) -> Decision {
     if s.open() && expired {
         Decision::Apply(Change {
-            effect: Some(Effect::CloseTrade),
+            effect: Some(EffectKind::CloseTrade),
+            close_pending: true,
             ..s.change(Status::Cancelled)
         })
     } else {

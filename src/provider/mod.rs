@@ -264,12 +264,18 @@ impl fmt::Display for MapError {
             MapError::BadField(name) => write!(f, "bad_field: {name}"),
             MapError::WrongMerchant(name) => write!(f, "wrong_merchant: {name} is not ours"),
             MapError::AmountMismatch { expected, got } => {
-                write!(f, "amount_mismatch: expected {expected}, got {got} minor units")
+                write!(
+                    f,
+                    "amount_mismatch: expected {expected}, got {got} minor units"
+                )
             }
             MapError::CurrencyMismatch { expected, got } => {
                 write!(f, "currency_mismatch: expected {expected}, got {got}")
             }
-            MapError::RefundNotCovered { cumulative, recorded } => write!(
+            MapError::RefundNotCovered {
+                cumulative,
+                recorded,
+            } => write!(
                 f,
                 "refund_not_covered: cumulative {cumulative} does not cover {recorded} recorded"
             ),
