@@ -95,7 +95,7 @@ fn on_alipay_notify(
         let mut buf = vec![0; body.len()];
         let form: Form = Form::decode(body, &mut buf)?;
         let note = Notification::verify(&form, SignRule::V1, key)?;
-        let input = note.to_input(&MERCHANT, order_id, p)?;
+        let input = note.to_input(&MERCHANT, &paystate::provider::Facts::of(order_id, p))?;
         Ok(p.apply(&input, now))
     })();
     let reply = match &handled {

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use paystate::alipay::content::SignRule;
 use paystate::alipay::form::{Form, FormError, encode_pairs};
 use paystate::alipay::notify::{MerchantConfig, Notification, NotifyError, Reply};
+use paystate::provider::Facts;
 use paystate::signature::{Rsa2PrivateKey, Rsa2PublicKey, SignatureError};
 use paystate::{
     Currency, Effect, EventId, Input, Money, Outcome, Payment, RefundId, Status, Timestamp,
@@ -110,7 +111,7 @@ fn handle(
         let mut buf = vec![0u8; body.len()];
         let form = Form::decode(body.as_bytes(), &mut buf)?;
         let note = Notification::verify(&form, SignRule::V1, public)?;
-        let input = note.to_input(&MERCHANT, ORDER, payment)?;
+        let input = note.to_input(&MERCHANT, &Facts::of(ORDER, payment))?;
         Ok(payment.apply(&input, Timestamp::from_secs(2_000)))
     })();
     let reply = match &result {
@@ -125,7 +126,7 @@ fn input_of(params: &[(&'static str, String)], payment: &Payment) -> Result<Inpu
     let mut buf = vec![0u8; body.len()];
     let form = Form::decode(body.as_bytes(), &mut buf)?;
     Notification::verify(&form, SignRule::V1, &key().public_key())?
-        .to_input(&MERCHANT, ORDER, payment)
+        .to_input(&MERCHANT, &Facts::of(ORDER, payment))
 }
 
 fn event(id: &str) -> EventId {
@@ -252,13 +253,23 @@ fn trade_closed_after_a_partial_refund_refunds_the_balance() {
             Money::parse("89.90", Currency::CNY).unwrap()
         ))
     );
-    // A refund_fee that is not the captured amount is not the full refund.
-    let partial = notification("TRADE_CLOSED", &[("refund_fee", "10.00")]);
+    // A refund_fee that only restates the recorded refunds reports no new refund: it is read
+    // as the close it says (which the engine refuses on a paid payment: reconcile).
+    let restated = notification("TRADE_CLOSED", &[("refund_fee", "10.00")]);
     assert_eq!(
-        input_of(&partial, &p),
-        Err(NotifyError::RefundMismatch {
-            expected: 9990,
-            got: 1000
+        input_of(&restated, &p),
+        Ok(Input::close(event("notify-TRADE_CLOSED")))
+    );
+    // A refund_fee below the recorded refunds cannot be: refused, and Alipay redelivers.
+    let behind = notification(
+        "TRADE_SUCCESS",
+        &[("out_biz_no", "refund-3"), ("refund_fee", "5.00")],
+    );
+    assert_eq!(
+        input_of(&behind, &p),
+        Err(NotifyError::RefundNotCovered {
+            cumulative: 500,
+            recorded: 1000
         })
     );
 }
@@ -421,7 +432,7 @@ fn hostile_bodies_get_a_verdict_not_a_panic() {
             Err(e) => Err(NotifyError::Form(e)),
             Ok(form) => Notification::verify(&form, SignRule::V1, &public)
                 .map_err(NotifyError::from)
-                .and_then(|n| n.to_input(&MERCHANT, ORDER, p))
+                .and_then(|n| n.to_input(&MERCHANT, &Facts::of(ORDER, p)))
                 .map(|_| ()),
         }
     };

@@ -523,7 +523,7 @@ fuzz_target!(|body: &[u8]| {
         for merchant in [&own, &foreign] {
             for order_id in [order, "another-order"] {
                 let got = no_alloc("Notification::to_input", || {
-                    note.to_input(merchant, order_id, &payment)
+                    note.to_input(merchant, &paystate::provider::Facts::of(order_id, &payment))
                 });
                 match (got, reference_input(&fields, merchant, order_id, &payment)) {
                     (Ok(input), Ok(want)) => {

@@ -7,26 +7,35 @@
 //!    (`Notification::verify`, feature `rsa`) — only a [`Notification`] can be turned into
 //!    an input, and only a signature check makes one;
 //! 3. the four business checks of DESIGN.md §4 against the host's configuration and the
-//!    payment: `app_id` and `seller_id` are the merchant's, `out_trade_no` is the payment,
-//!    `total_amount` is its amount ([`Notification::to_input`]);
+//!    payment's [`Facts`]: `app_id` and `seller_id` are the merchant's, `out_trade_no` is the
+//!    payment, `total_amount` is its amount ([`Notification::to_input`]);
 //! 4. map `trade_status` to an input (table below) with `notify_id` as the event id, apply
 //!    it, and answer with [`Reply::for_outcome`]: `success` for applied, duplicate and
 //!    ignored, `fail` otherwise (Alipay then redelivers, up to 8 times over 25 hours).
 //!
-//! | `trade_status` | payment | input |
+//! The mapping reads the message and the payment's [`Facts`] only (what never changes, and
+//! the recorded refunds), never its status or balance, so a redelivered notification maps to
+//! the same input and is answered `duplicate` or `ignored` (DESIGN.md §4.1).
+//!
+//! | notification | input | event id |
 //! |---|---|---|
-//! | `WAIT_BUYER_PAY` | any | `initiate` |
-//! | `TRADE_SUCCESS` | any | `succeed(total_amount)` |
-//! | `TRADE_FINISHED` | any | `succeed(total_amount)` (on a paid order the engine answers `ignored`) |
-//! | `TRADE_CLOSED` | unpaid (`paid` = 0) | `close` (closed unpaid) |
-//! | `TRADE_CLOSED` | paid, balance left | `refund(out_biz_no, balance)`: Alipay closes a paid trade only after a full refund |
-//! | `TRADE_CLOSED` | paid, fully refunded | `close` (the engine answers `ignored`: already true) |
+//! | `WAIT_BUYER_PAY` | `initiate` | `notify_id` |
+//! | `TRADE_SUCCESS`, `TRADE_FINISHED` | `succeed(total_amount)` (on a paid order the engine answers `ignored`) | `notify_id` |
+//! | `TRADE_CLOSED` without `refund_fee` | `close` (closed unpaid) | `notify_id` |
+//! | a refund notification: `out_biz_no` with `refund_fee`, or `TRADE_CLOSED` with `refund_fee` (Alipay closes a paid trade after its full refund) | `refund(out_biz_no, amount)`; without `out_biz_no` the refund id is `notify_id` | `notify_id` |
+//! | a refund notification whose `refund_fee` adds nothing to the recorded refunds | as if it had no refund fields (`close` or `succeed`: the engine answers `ignored`) | `notify_id` |
+//!
+//! `refund_fee` is the trade's *cumulative* refunded amount (Alipay's refund notification
+//! fields `out_biz_no`, `refund_fee`, `gmt_refund`), so one refund's amount is found by
+//! [`Facts::refund_amount`]: the recorded amount if the payment recorded `out_biz_no`, else
+//! the amount the host requested under it, else `refund_fee` minus the other recorded refunds.
 
 use core::fmt;
 
 use crate::money::{AmountError, Money};
+use crate::payment::Outcome;
 use crate::payment::input::{EventId, IdError, Input, RefundId};
-use crate::payment::{Outcome, Payment};
+use crate::provider::{Facts, MapError};
 use crate::signature::{MAX_SIGNATURE_LEN, SignatureError, decode_signature};
 
 use super::content::{SignRule, SignedContent};
@@ -121,14 +130,17 @@ pub enum NotifyError {
     InvalidNotifyId(IdError),
     /// `out_biz_no` (the refund's id) is not 1..=64 bytes.
     InvalidRefundId(IdError),
-    /// A `TRADE_CLOSED` of a paid payment whose `refund_fee` (the trade's total refund) is not
-    /// what the payment captured: it is not the full refund Alipay closes a trade for.
-    RefundMismatch {
-        /// The captured amount, in minor units.
-        expected: u64,
+    /// A refund notification whose cumulative `refund_fee` does not cover the refunds it must
+    /// include (the notifications of two refunds arrived out of order): answered `fail`, and
+    /// Alipay redelivers it later.
+    RefundNotCovered {
         /// `refund_fee`, in minor units.
-        got: u64,
+        cumulative: u64,
+        /// The other refunds the payment recorded, in minor units.
+        recorded: u64,
     },
+    /// Another reason the shared mapping rules of [`crate::provider`] gave.
+    Map(MapError),
 }
 
 impl NotifyError {
@@ -146,7 +158,8 @@ impl NotifyError {
             NotifyError::UnknownTradeStatus => "unknown_trade_status",
             NotifyError::InvalidNotifyId(_) => "invalid_notify_id",
             NotifyError::InvalidRefundId(_) => "invalid_refund_id",
-            NotifyError::RefundMismatch { .. } => "refund_mismatch",
+            NotifyError::RefundNotCovered { .. } => "refund_not_covered",
+            NotifyError::Map(e) => e.code(),
         }
     }
 }
@@ -168,10 +181,14 @@ impl fmt::Display for NotifyError {
             NotifyError::UnknownTradeStatus => f.write_str("unknown trade_status"),
             NotifyError::InvalidNotifyId(e) => write!(f, "notify_id: {e}"),
             NotifyError::InvalidRefundId(e) => write!(f, "out_biz_no: {e}"),
-            NotifyError::RefundMismatch { expected, got } => write!(
+            NotifyError::RefundNotCovered {
+                cumulative,
+                recorded,
+            } => write!(
                 f,
-                "TRADE_CLOSED with refund_fee {got} minor units, the payment captured {expected}"
+                "refund_fee {cumulative} minor units does not cover the {recorded} recorded"
             ),
+            NotifyError::Map(e) => write!(f, "{e}"),
         }
     }
 }
@@ -312,17 +329,17 @@ impl<'f, 'b, const N: usize> Notification<'f, 'b, N> {
             .map_err(|error| NotifyError::InvalidAmount { field, error })
     }
 
-    /// Runs the four business checks against the host's configuration and `payment` (the one
-    /// the host stores under `order_id`), then maps `trade_status` to the input to apply
-    /// (see the module docs). The amount is read in the payment's currency.
+    /// Runs the four business checks against the host's configuration and the payment's
+    /// `facts` ([`Facts::of`] the payment stored under `out_trade_no`), then maps the
+    /// notification to the input to apply (see the module docs). Amounts are read in the
+    /// payment's currency.
     ///
     /// The host applies the input, persists the payment if the outcome is applied, and
     /// answers [`Reply::for_outcome`]. On an error it answers [`Reply::Fail`].
-    pub fn to_input<const E: usize, const R: usize>(
+    pub fn to_input(
         &self,
         merchant: &MerchantConfig<'_>,
-        order_id: &str,
-        payment: &Payment<E, R>,
+        facts: &Facts<'_>,
     ) -> Result<Input, NotifyError> {
         if self.required("app_id")? != merchant.app_id {
             return Err(NotifyError::AppIdMismatch);
@@ -330,48 +347,65 @@ impl<'f, 'b, const N: usize> Notification<'f, 'b, N> {
         if self.required("seller_id")? != merchant.seller_id {
             return Err(NotifyError::SellerIdMismatch);
         }
-        if self.out_trade_no()? != order_id {
+        if self.out_trade_no()? != facts.order_id() {
             return Err(NotifyError::OrderMismatch);
         }
-        let total = self.amount("total_amount", payment.currency())?;
-        if total != payment.amount() {
+        let total = self.amount("total_amount", facts.currency())?;
+        if total != facts.amount() {
             return Err(NotifyError::AmountMismatch {
-                expected: payment.amount().minor_units(),
+                expected: facts.amount().minor_units(),
                 got: total.minor_units(),
             });
         }
         let notify_id = self.notify_id()?;
         let status = self.trade_status()?;
         let event = EventId::new(notify_id.as_bytes()).map_err(NotifyError::InvalidNotifyId)?;
+        if let Some(refund) = self.refund(facts, status, notify_id)? {
+            return Ok(Input::refund(event, refund.0, refund.1));
+        }
         Ok(match status {
             TradeStatus::WaitBuyerPay => Input::initiate(event),
             TradeStatus::TradeSuccess | TradeStatus::TradeFinished => Input::succeed(event, total),
-            TradeStatus::TradeClosed if payment.paid().is_zero() => Input::close(event),
-            TradeStatus::TradeClosed => {
-                if self.get("refund_fee").is_some_and(|v| !v.is_empty()) {
-                    let refunded = self.amount("refund_fee", payment.currency())?;
-                    if refunded != payment.paid() {
-                        return Err(NotifyError::RefundMismatch {
-                            expected: payment.paid().minor_units(),
-                            got: refunded.minor_units(),
-                        });
-                    }
-                }
-                let balance = payment.balance();
-                if balance.is_zero() {
-                    // Already fully refunded: the engine answers `ignored`.
-                    Input::close(event)
-                } else {
-                    let refund_id = match self.get("out_biz_no") {
-                        Some(id) if !id.is_empty() => id,
-                        // Redeliveries keep their notify_id, so this id is stable too.
-                        _ => notify_id,
-                    };
-                    let refund_id = RefundId::new(refund_id.as_bytes())
-                        .map_err(NotifyError::InvalidRefundId)?;
-                    Input::refund(event, refund_id, balance)
-                }
-            }
+            TradeStatus::TradeClosed => Input::close(event),
         })
+    }
+
+    /// The refund a refund notification reports, or `None` when the notification reports no
+    /// refund, or none that the payment has not recorded already (see the module docs).
+    fn refund(
+        &self,
+        facts: &Facts<'_>,
+        status: TradeStatus,
+        notify_id: &str,
+    ) -> Result<Option<(RefundId, Money)>, NotifyError> {
+        let present = |field| self.get(field).is_some_and(|v| !v.is_empty());
+        let out_biz_no = self.get("out_biz_no").filter(|v| !v.is_empty());
+        let is_refund =
+            present("refund_fee") && (out_biz_no.is_some() || status == TradeStatus::TradeClosed);
+        if !is_refund {
+            return Ok(None);
+        }
+        let cumulative = self.amount("refund_fee", facts.currency())?;
+        // Redeliveries keep their notify_id, so it is a stable id for a refund reported
+        // without its out_biz_no.
+        let id = out_biz_no.unwrap_or(notify_id);
+        let refund_id = RefundId::new(id.as_bytes()).map_err(NotifyError::InvalidRefundId)?;
+        match facts.refund_amount(refund_id, cumulative) {
+            Ok(amount) => Ok(Some((refund_id, amount))),
+            // Nothing beyond the recorded refunds: the notification only restates them (a
+            // TRADE_CLOSED after refunds the host recorded from its own refund answers).
+            Err(MapError::RefundNotCovered {
+                cumulative,
+                recorded,
+            }) if cumulative == recorded && out_biz_no.is_none() => Ok(None),
+            Err(MapError::RefundNotCovered {
+                cumulative,
+                recorded,
+            }) => Err(NotifyError::RefundNotCovered {
+                cumulative,
+                recorded,
+            }),
+            Err(other) => Err(NotifyError::Map(other)),
+        }
     }
 }
