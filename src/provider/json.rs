@@ -122,10 +122,8 @@ pub(crate) fn expect_currency(
     field: &'static str,
     expected: Currency,
 ) -> Result<Currency, MapError> {
-    let code = plain(value, field).map_err(|e| match e {
-        MapError::BadField(_) => MapError::UnknownCurrency,
-        other => other,
-    })?;
+    // Present but empty or escaped is a code that is not ISO 4217's: unknown, not missing.
+    let code = value.ok_or(MapError::MissingField(field))?.0;
     let got = currency(code)?;
     if got != expected {
         return Err(MapError::CurrencyMismatch { expected, got });
