@@ -717,7 +717,7 @@ proptest! {
         let policy = if accept { LateSuccess::Accept } else { LateSuccess::Refund };
         let mut p: Payment = payment().with_deadline(T(NOW + 1_000)).with_late_success(policy);
         let mut n = 0u32;
-        let mut run = |p: &mut Payment, o: &Other, n: &mut u32| {
+        let run = |p: &mut Payment, o: &Other, n: &mut u32| {
             *n += 1;
             match o {
                 Other::Event(m) => {
@@ -782,5 +782,32 @@ fn the_redelivery_property_reaches_applied_first_deliveries() {
         let i = map(&body_of(&m, "evt_m2"), &p).unwrap();
         let mut q = p.clone();
         assert!(matches!(q.apply(&i, T(NOW)), Outcome::Applied(_)), "{m:?}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_bytes_parse_or_fail_without_panicking(body in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let p = payment();
+        if let Ok(e) = stripe::Event::parse(&body) {
+            let _ = Verified::trust_unverified(e).to_input(&Merchant::DEFAULT, &Facts::of(ORDER, &p));
+        }
+    }
+
+    #[test]
+    fn damaged_events_parse_or_fail_without_panicking(
+        m in msg(),
+        cut in any::<prop::sample::Index>(),
+        flip in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let p = payment();
+        let mut body = body_of(&m, "evt_d");
+        let i = flip.index(body.len());
+        body[i] = byte;
+        body.truncate(cut.index(body.len() + 1));
+        if let Ok(e) = stripe::Event::parse(&body) {
+            let _ = Verified::trust_unverified(e).to_input(&Merchant::DEFAULT, &Facts::of(ORDER, &p));
+        }
     }
 }

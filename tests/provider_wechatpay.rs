@@ -206,8 +206,11 @@ fn rid(id: &str) -> RefundId {
     RefundId::new(id.as_bytes()).unwrap()
 }
 
+/// What verifying and then mapping gave.
+type Mapped = Result<Result<Input, MapError>, Error>;
+
 /// Verifies a signed notification (fresh guard) and maps it.
-fn notify(s: &Signed, facts: &Facts<'_>) -> Result<Result<Input, MapError>, Error> {
+fn notify(s: &Signed, facts: &Facts<'_>) -> Mapped {
     let mut guard = ReplayGuard::<8>::new();
     let mut buf = [0u8; 2048];
     let keys = platform();
@@ -229,22 +232,17 @@ fn signed_notification(id: &str, event_type: &str, resource: &Value) -> Signed {
     )
 }
 
-fn query(s: &Signed, status: u16, facts: &Facts<'_>) -> Result<Result<Input, MapError>, Error> {
+fn query(s: &Signed, status: u16, facts: &Facts<'_>) -> Mapped {
     let a = wechatpay::verify_query(&s.headers(), status, &s.body, &platform(), T(NOW))?;
     Ok(a.to_input(&MERCHANT, facts))
 }
 
-fn close(
-    s: &Signed,
-    status: u16,
-    asked: &str,
-    facts: &Facts<'_>,
-) -> Result<Result<Input, MapError>, Error> {
+fn close(s: &Signed, status: u16, asked: &str, facts: &Facts<'_>) -> Mapped {
     let a = wechatpay::verify_close(&s.headers(), status, &s.body, &platform(), T(NOW), asked)?;
     Ok(a.to_input(&MERCHANT, facts))
 }
 
-fn refund(s: &Signed, status: u16, facts: &Facts<'_>) -> Result<Result<Input, MapError>, Error> {
+fn refund(s: &Signed, status: u16, facts: &Facts<'_>) -> Mapped {
     let a = wechatpay::verify_refund(&s.headers(), status, &s.body, &platform(), T(NOW))?;
     Ok(a.to_input(&MERCHANT, facts))
 }
@@ -603,7 +601,7 @@ fn kinds_with(
     order: &str,
     mchid: &str,
     appid: &str,
-) -> Vec<(&'static str, Result<Result<Input, MapError>, Error>)> {
+) -> Vec<(&'static str, Mapped)> {
     let p = payment();
     let facts = Facts::of(ORDER, &p);
     let t = transaction("SUCCESS", total, currency, order, mchid, appid);
@@ -641,10 +639,7 @@ fn every_kind_passes_with_the_right_fields_and_fails_each_business_check() {
     for (kind, got) in kinds_with(PRICE, "CNY", ORDER, MCHID, APPID) {
         assert!(got.unwrap().is_ok(), "{kind}");
     }
-    let expect = |changed: &str,
-                  want: MapError,
-                  applies_to: &[&str],
-                  rows: Vec<(&str, Result<Result<Input, MapError>, Error>)>| {
+    let expect = |changed: &str, want: MapError, applies_to: &[&str], rows: Vec<(&str, Mapped)>| {
         for (kind, got) in rows {
             if applies_to.contains(&kind) {
                 assert_eq!(got.unwrap(), Err(want), "{kind} with {changed}");
@@ -1198,5 +1193,52 @@ fn the_redelivery_property_reaches_applied_first_deliveries() {
         let (s, status) = signed(&m, "r");
         let i = map_msg(&m, &s, status, &p).unwrap();
         assert!(matches!(p.apply(&i, T(NOW)), Outcome::Applied(_)), "{m:?}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_bytes_parse_or_fail_without_panicking(
+        body in proptest::collection::vec(any::<u8>(), 0..400),
+        status in prop::sample::select(vec![200u16, 204, 404, 500]),
+    ) {
+        let p = payment();
+        let facts = Facts::of(ORDER, &p);
+        if let Ok(a) = QueryAnswer::parse(status, &body) {
+            let _ = Verified::trust_unverified(a).to_input(&MERCHANT, &facts);
+        }
+        if let Ok(a) = RefundAnswer::parse(status, &body) {
+            let _ = Verified::trust_unverified(a).to_input(&MERCHANT, &facts);
+        }
+        if let Ok(a) = CloseAnswer::parse(status, &body, ORDER) {
+            let _ = Verified::trust_unverified(a).to_input(&MERCHANT, &facts);
+        }
+        let mut buf = [0u8; 512];
+        let _ = Notification::open(&body, &api_key(), &mut buf);
+    }
+
+    #[test]
+    fn damaged_answers_parse_or_fail_without_panicking(
+        refund_kind in any::<bool>(),
+        cut in any::<prop::sample::Index>(),
+        flip in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let p = payment();
+        let facts = Facts::of(ORDER, &p);
+        let mut body = if refund_kind {
+            serde_json::to_vec(&refund_answer_body("SUCCESS", "R1", 10)).unwrap()
+        } else {
+            serde_json::to_vec(&tx("SUCCESS")).unwrap()
+        };
+        let i = flip.index(body.len());
+        body[i] = byte;
+        body.truncate(cut.index(body.len() + 1));
+        if let Ok(a) = QueryAnswer::parse(200, &body) {
+            let _ = Verified::trust_unverified(a).to_input(&MERCHANT, &facts);
+        }
+        if let Ok(a) = RefundAnswer::parse(200, &body) {
+            let _ = Verified::trust_unverified(a).to_input(&MERCHANT, &facts);
+        }
     }
 }

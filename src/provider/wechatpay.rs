@@ -182,7 +182,7 @@ impl<'a> Transaction<'a> {
 
     /// The input this transaction maps to; `event_id` is made from the order number and the
     /// state once they are checked.
-    fn to_input(
+    fn map(
         &self,
         merchant: &Merchant<'_>,
         facts: &Facts<'_>,
@@ -263,7 +263,7 @@ impl<'a> Refund<'a> {
 
     /// The input this refund maps to. `status` is the status field's value (`refund_status`
     /// or `status`); `mchid` is checked when `merchant` is given (notifications).
-    fn to_input(
+    fn map(
         &self,
         status: Option<EscapedStr<'_>>,
         status_field: &'static str,
@@ -364,8 +364,7 @@ impl<'a> Failure<'a> {
     }
 
     fn is(&self, codes: &[&str]) -> bool {
-        self.code
-            .is_some_and(|c| codes.iter().any(|code| c.0 == *code))
+        self.code.is_some_and(|c| codes.contains(&c.0))
     }
 }
 
@@ -509,8 +508,8 @@ impl Verified<Notification<'_>> {
             EventId::new(id.as_bytes()).map_err(|_| MapError::BadField("id"))
         };
         match &n.resource {
-            NotificationResource::Transaction(tx) => tx.to_input(merchant, facts, event_id),
-            NotificationResource::Refund(r) => r.to_input(
+            NotificationResource::Transaction(tx) => tx.map(merchant, facts, event_id),
+            NotificationResource::Refund(r) => r.map(
                 r.refund_status,
                 "refund_status",
                 Some(merchant),
@@ -592,7 +591,7 @@ impl Verified<QueryAnswer<'_>> {
     /// WeChat Pay yet); other errors are [`MapError::ProviderError`].
     pub fn to_input(&self, merchant: &Merchant<'_>, facts: &Facts<'_>) -> Result<Input, MapError> {
         match self.message() {
-            QueryAnswer::Found(tx) => tx.to_input(merchant, facts, |no, state| {
+            QueryAnswer::Found(tx) => tx.map(merchant, facts, |no, state| {
                 derived(&[b"wechatpay.query", no.as_bytes(), state.as_bytes()])
             }),
             QueryAnswer::Failed(f) if f.is(&NOT_EXIST) => Err(MapError::NothingToApply),
@@ -733,7 +732,7 @@ impl Verified<RefundAnswer<'_>> {
     /// answer names no merchant.
     pub fn to_input(&self, _merchant: &Merchant<'_>, facts: &Facts<'_>) -> Result<Input, MapError> {
         match self.message() {
-            RefundAnswer::Refund(r) => r.to_input(r.status, "status", None, facts, |no, status| {
+            RefundAnswer::Refund(r) => r.map(r.status, "status", None, facts, |no, status| {
                 derived(&[b"wechatpay.refund", no.as_bytes(), status.as_bytes()])
             }),
             RefundAnswer::Failed(_) => Err(MapError::ProviderError),
