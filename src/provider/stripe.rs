@@ -45,6 +45,36 @@
 //!
 //! The host then answers with [`Reply`]: 200 when received, 400 when verification failed,
 //! 500 when a genuine event could not be processed (Stripe retries for up to three days).
+//!
+//! ```
+//! use paystate::provider::{Facts, stripe};
+//! use paystate::webhook::{Tolerance, encode_hex, hmac::HmacKey};
+//! use paystate::{Currency, Money, Payment, Status, Timestamp};
+//!
+//! let t = Timestamp::from_secs;
+//! let secret = HmacKey::new(b"whsec_test_secret")?;
+//! let mut order: Payment = Payment::new(Money::parse("20.00", Currency::USD)?, t(1_700_000_000))?;
+//!
+//! // What Stripe POSTs (most fields left out) and its signature header.
+//! let body = br#"{"id":"evt_1","object":"event","type":"payment_intent.succeeded","data":{"object":
+//!   {"id":"pi_1","object":"payment_intent","amount":2000,"amount_received":2000,"currency":"usd",
+//!    "metadata":{"order_id":"2024001"}}}}"#;
+//! let mut hex = [0u8; 64];
+//! let header = format!("t=1700000060,v1={}",
+//!     encode_hex(&paystate::webhook::stripe::sign(&secret, t(1_700_000_060), body), &mut hex).unwrap());
+//!
+//! // The handler: verify, map against the payment's facts, apply, reply.
+//! let reply = match stripe::verify(&secret, &header, body, t(1_700_000_075), Tolerance::DEFAULT) {
+//!     Err(e) => stripe::Reply::for_error(&e),
+//!     Ok(event) => match event.to_input(&stripe::Merchant::DEFAULT, &Facts::of("2024001", &order)) {
+//!         Err(e) => stripe::Reply::for_map_error(&e),
+//!         // Persist the snapshot and carry out the effects before replying.
+//!         Ok(input) => stripe::Reply::for_outcome(&order.apply(&input, t(1_700_000_075))),
+//!     },
+//! };
+//! assert_eq!((reply.status(), order.status()), (200, Status::Succeeded));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::fmt;
 

@@ -39,6 +39,50 @@
 //!
 //! The host then answers the notification with [`Reply`]: 204 for applied, duplicate and
 //! ignored; 4xx/5xx with `{"code":"FAIL","message":"..."}` otherwise, so WeChat Pay retries.
+//!
+//! A notification handler (the keys and the notification are this crate's test data: a
+//! self-generated platform key, not WeChat Pay's):
+//!
+//! ```
+//! use paystate::guard::ReplayGuard;
+//! use paystate::provider::{Facts, wechatpay::{self, Keys, Merchant, Reply}};
+//! use paystate::signature::x509::Certificate;
+//! use paystate::webhook::wechatpay::{ApiV3Key, Headers, PlatformKey};
+//! use paystate::{Currency, Money, Payment, Status, Timestamp};
+//!
+//! let t = Timestamp::from_secs;
+//! // Configuration, loaded once.
+//! let cert = Certificate::from_pem(include_str!("../../tests/data/wechatpay_fresh/platform_cert.pem"))?;
+//! let platform = [PlatformKey::from_certificate(&cert)?];
+//! let api_v3 = ApiV3Key::from_slice(b"J2PKguiqOpHxV9IjuelJjyE7aWfDCp8R")?;
+//! let keys = Keys { platform: &platform, api_v3: &api_v3 };
+//! let merchant = Merchant { mchid: "1230000109", appid: "wxd678efh567hg6787" };
+//! let mut guard = ReplayGuard::<1024>::new();
+//!
+//! // One request.
+//! let sent: serde_json::Value =
+//!     serde_json::from_str(include_str!("../../tests/data/wechatpay_fresh/notification.json"))?;
+//! let h = &sent["headers"];
+//! let headers = Headers::from_pairs(
+//!     ["Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Serial", "Wechatpay-Signature"]
+//!         .map(|name| (name, h[name].as_str().unwrap_or(""))),
+//! )?;
+//! let body = sent["body"].as_str().unwrap_or("").as_bytes();
+//! let now = t(1_795_790_470);
+//!
+//! let mut order: Payment = Payment::new(Money::parse("1.00", Currency::CNY)?, t(1_795_790_000))?;
+//! let mut buf = [0u8; 1024];
+//! let reply = match wechatpay::verify_notification(&headers, body, &keys, &mut guard, now, &mut buf) {
+//!     Err(e) => Reply::for_error(&e),
+//!     Ok(n) => match n.to_input(&merchant, &Facts::of("1217752501201407033233368018", &order)) {
+//!         Err(e) => Reply::for_map_error(&e),
+//!         // Persist the snapshot and carry out the effects before replying.
+//!         Ok(input) => Reply::for_outcome(&order.apply(&input, now)),
+//!     },
+//! };
+//! assert_eq!((reply.status(), order.status()), (204, Status::Succeeded));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::fmt;
 
