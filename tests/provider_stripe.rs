@@ -811,3 +811,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_declined_card_then_a_success_on_the_same_intent_follows_the_late_success_policy() {
+    let failed = event(
+        "evt_f1",
+        "payment_intent.payment_failed",
+        payment_intent(PRICE, 0, "usd", ORDER),
+    );
+    let paid = event(
+        "evt_s1",
+        "payment_intent.succeeded",
+        payment_intent(PRICE, PRICE, "usd", ORDER),
+    );
+    // Default policy: the capture after a failed attempt is refunded.
+    let mut p = payment();
+    let _ = p.apply(&map(&failed, &p).unwrap(), T(NOW));
+    let out = p.apply(&map(&paid, &p).unwrap(), T(NOW));
+    assert_eq!(p.status(), Status::Failed);
+    assert_eq!(out.effects().len(), 1, "a refund is required: {out:?}");
+    // With LateSuccess::Accept, as the module docs advise for Stripe, it is kept.
+    let mut p = payment().with_late_success(LateSuccess::Accept);
+    let _ = p.apply(&map(&failed, &p).unwrap(), T(NOW));
+    let out = p.apply(&map(&paid, &p).unwrap(), T(NOW));
+    assert_eq!((p.status(), out.effects().len()), (Status::Succeeded, 0));
+}

@@ -30,6 +30,12 @@
 //!   refund recorded and maps to the same amount (a `duplicate`). A total that the recorded
 //!   refunds already account for exactly is [`MapError::NothingToApply`].
 //!
+//! **`payment_intent.payment_failed` is one attempt failing, not the intent**: the customer may
+//! try another card on the same intent, and its `payment_intent.succeeded` then arrives for a
+//! `failed` payment. Under the default late-success policy that capture is refunded
+//! (DESIGN.md §2.4); create Stripe payments with
+//! [`LateSuccess::Accept`](crate::LateSuccess::Accept) to keep it instead.
+//!
 //! Use one source of refunds per payment (these events, or the host's own refund answers):
 //! the same money recorded under two refund ids would be refused as exceeding the balance.
 //!
@@ -329,7 +335,9 @@ impl EventKind {
 }
 
 /// A Stripe event (`{"id":"evt_…","object":"event","type":…,"data":{"object":{…}}}`), read
-/// without a heap: only the fields the mapping needs, borrowed from the body.
+/// without a heap: only the fields the mapping needs, borrowed from the body. The object's
+/// metadata is held inline (up to [`MAX_METADATA`] entries, two string slices each: 800 bytes
+/// on a 32-bit target); more entries than Stripe allows make the body a [`JsonError`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Event<'a> {
     #[serde(borrow, default)]
