@@ -17,8 +17,18 @@
 //!    from the question and the answer ([`EventId::derived`](crate::EventId::derived)), so
 //!    the same answer to the same question is the same event.
 //! 4. The reply the host sends is a function of the outcome.
+//!
+//! Providers: `wechatpay` (feature `wechatpay`) and [`stripe`]. Their JSON is read without a
+//! heap (see [`JsonError`] for what a body that is not the expected JSON means).
 
 use core::fmt;
+
+mod json;
+pub mod stripe;
+#[cfg(feature = "wechatpay")]
+pub mod wechatpay;
+
+pub use json::JsonError;
 
 use crate::money::{Currency, Money};
 use crate::payment::input::{IdError, RefundId};
@@ -192,7 +202,11 @@ impl<'a> Facts<'a> {
 }
 
 /// Why a verified message could not be mapped to an input. The payment is unchanged; the
-/// host answers the provider as for a rejection (Alipay `fail`), so it is sent again.
+/// host answers the provider as for a rejection (Alipay `fail`), so it is sent again —
+/// except for a genuine message that is final and has nothing to apply
+/// ([`NothingToApply`](MapError::NothingToApply), [`RefundFailed`](MapError::RefundFailed)),
+/// which the WeChat Pay and Stripe replies acknowledge (`wechatpay::Reply::for_map_error`,
+/// [`stripe::Reply::for_map_error`]): a redelivery would say the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -236,6 +250,13 @@ pub enum MapError {
     NothingToApply,
     /// The provider answered the request with an error (`code` is not success).
     ProviderError,
+    /// The provider reports that a refund was not made and will not be by itself (WeChat
+    /// Pay's refund status `CLOSED` or `ABNORMAL`, a Stripe refund `failed` or `canceled`).
+    /// Nothing is recorded and the refund obligation stays outstanding: a person looks
+    /// (WeChat Pay's `ABNORMAL` needs the merchant to act in its merchant platform) before the
+    /// refund is asked for again. The message is final, so it is acknowledged: a redelivery
+    /// would say the same.
+    RefundFailed,
 }
 
 impl MapError {
@@ -253,6 +274,7 @@ impl MapError {
             MapError::RefundNotCovered { .. } => "refund_not_covered",
             MapError::NothingToApply => "nothing_to_apply",
             MapError::ProviderError => "provider_error",
+            MapError::RefundFailed => "refund_failed",
         }
     }
 }
