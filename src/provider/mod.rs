@@ -18,11 +18,12 @@
 //!    the same answer to the same question is the same event.
 //! 4. The reply the host sends is a function of the outcome.
 //!
-//! Providers: `wechatpay` (feature `wechatpay`) and [`stripe`]. Their JSON is read without a
+//! Providers: [`alipay`], `wechatpay` (feature `wechatpay`) and [`stripe`]. Their JSON is read without a
 //! heap (see [`JsonError`] for what a body that is not the expected JSON means).
 
 use core::fmt;
 
+pub mod alipay;
 mod json;
 pub mod stripe;
 #[cfg(feature = "wechatpay")]

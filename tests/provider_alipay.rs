@@ -1,0 +1,605 @@
+//! Alipay in the provider shape (DESIGN.md §4.1, §4.2): refund notifications map to the refund
+//! they report, the synchronous answers to the host's requests map to inputs, and every
+//! message redelivered after anything else is a `duplicate` or `ignored`.
+#![cfg(feature = "rsa")]
+
+use std::sync::OnceLock;
+
+use paystate::alipay::content::SignRule;
+use paystate::alipay::form::{Form, encode_pairs};
+use paystate::alipay::response::ResponseKind;
+use paystate::provider::alipay::{
+    Answer, AnswerError, MerchantConfig, Notification, NotifyError, Request, return_to_input,
+    verify_answer,
+};
+use paystate::provider::{Facts, MapError, Verified};
+use paystate::signature::{Rsa2PrivateKey, SignatureError};
+use paystate::{
+    Currency, Effect, EventId, Input, Money, Outcome, Payment, RefundId, Status, Timestamp,
+};
+use proptest::prelude::*;
+
+const APP_ID: &str = "2021000000000001";
+const SELLER_ID: &str = "2088000000000002";
+const ORDER: &str = "order-42";
+const MERCHANT: MerchantConfig<'static> = MerchantConfig {
+    app_id: APP_ID,
+    seller_id: SELLER_ID,
+};
+
+fn key() -> &'static Rsa2PrivateKey {
+    static KEY: OnceLock<Rsa2PrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/keys/app2048.pkcs8.pem"
+        );
+        Rsa2PrivateKey::parse(&std::fs::read(path).unwrap()).unwrap()
+    })
+}
+
+fn cny(text: &str) -> Money {
+    Money::parse(text, Currency::CNY).unwrap()
+}
+
+fn t(s: u64) -> Timestamp {
+    Timestamp::from_secs(s)
+}
+
+fn payment() -> Payment {
+    Payment::new(cny("99.90"), t(1_000)).unwrap()
+}
+
+fn paid() -> Payment {
+    let mut p = payment();
+    let _ = p.apply(&Input::succeed(EventId::new(b"n-paid").unwrap(), cny("99.90")), t(1_001));
+    assert_eq!(p.status(), Status::Succeeded);
+    p
+}
+
+/// A raw gateway response to `method`, signed over the exact content text like Alipay signs.
+fn signed_answer(method: &str, content: &str) -> String {
+    let sign = key().sign_base64(content.as_bytes()).unwrap();
+    let field = method.replace('.', "_") + "_response";
+    format!(r#"{{"{field}":{content},"sign":"{sign}"}}"#)
+}
+
+fn verified<'a>(raw: &'a str, request: Request<'a>) -> Result<Verified<Answer<'a, 'a>>, AnswerError> {
+    verify_answer(raw, request, &key().public_key())
+}
+
+/// Signs, verifies and maps one answer against the payment's facts.
+fn map_answer(request: Request<'_>, content: &str, p: &Payment) -> Result<Input, MapError> {
+    let raw = signed_answer(request.method(), content);
+    verified(&raw, request)
+        .unwrap()
+        .to_input(&Facts::of(ORDER, p))
+}
+
+fn derived(parts: &[&str]) -> EventId {
+    let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
+    EventId::derived(&parts).unwrap()
+}
+
+#[test]
+fn a_query_answer_maps_its_trade_status() {
+    let p = payment();
+    let q = |status: &str, amount: &str| {
+        map_answer(
+            Request::Query,
+            &format!(
+                r#"{{"code":"10000","msg":"Success","out_trade_no":"{ORDER}","trade_no":"2026","trade_status":"{status}","total_amount":"{amount}","buyer_logon_id":"a**@b.com"}}"#
+            ),
+            &p,
+        )
+    };
+    let ev = |status| derived(&["alipay.trade.query", ORDER, status]);
+    assert_eq!(
+        q("WAIT_BUYER_PAY", "99.90"),
+        Ok(Input::initiate(ev("WAIT_BUYER_PAY")))
+    );
+    assert_eq!(
+        q("TRADE_SUCCESS", "99.90"),
+        Ok(Input::succeed(ev("TRADE_SUCCESS"), cny("99.90")))
+    );
+    assert_eq!(
+        q("TRADE_FINISHED", "99.90"),
+        Ok(Input::succeed(ev("TRADE_FINISHED"), cny("99.90")))
+    );
+    assert_eq!(q("TRADE_CLOSED", "99.90"), Ok(Input::close(ev("TRADE_CLOSED"))));
+    assert_eq!(
+        q("TRADE_SUCCESS", "9.99"),
+        Err(MapError::AmountMismatch {
+            expected: 9990,
+            got: 999
+        })
+    );
+    assert_eq!(q("TRADE_PAID_MAYBE", "99.90"), Err(MapError::UnknownStatus));
+    // Another order's answer.
+    assert_eq!(
+        map_answer(
+            Request::Query,
+            r#"{"code":"10000","out_trade_no":"order-43","trade_status":"TRADE_SUCCESS","total_amount":"99.90"}"#,
+            &p
+        ),
+        Err(MapError::WrongOrder)
+    );
+    // Before the customer scans the code, Alipay does not know the trade: nothing to apply.
+    assert_eq!(
+        map_answer(
+            Request::Query,
+            r#"{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_NOT_EXIST","sub_msg":"交易不存在"}"#,
+            &p
+        ),
+        Err(MapError::NothingToApply)
+    );
+    assert_eq!(
+        map_answer(
+            Request::Query,
+            r#"{"code":"20000","msg":"Service Currently Unavailable","sub_code":"isp.unknow-error"}"#,
+            &p
+        ),
+        Err(MapError::ProviderError)
+    );
+}
+
+#[test]
+fn the_same_query_answer_twice_is_one_event() {
+    let mut p = payment();
+    let content = format!(
+        r#"{{"code":"10000","out_trade_no":"{ORDER}","trade_status":"TRADE_SUCCESS","total_amount":"99.90"}}"#
+    );
+    let input = map_answer(Request::Query, &content, &p).unwrap();
+    assert!(matches!(p.apply(&input, t(2_000)), Outcome::Applied(_)));
+    let again = map_answer(Request::Query, &content, &p).unwrap();
+    assert_eq!(p.apply(&again, t(2_060)), Outcome::Duplicate);
+    // The notification of the same capture is another event, and changes nothing.
+    let finished = content.replace("TRADE_SUCCESS", "TRADE_FINISHED");
+    let later = map_answer(Request::Query, &finished, &p).unwrap();
+    assert_eq!(p.apply(&later, t(2_100)), Outcome::Ignored);
+}
+
+#[test]
+fn close_and_cancel_answers_discharge_close_trade() {
+    let mut p = payment();
+    let _ = p.apply(&Input::cancel(EventId::new(b"cancel-1").unwrap()), t(1_100));
+    assert_eq!(p.pending_effects().as_slice(), &[Effect::CloseTrade]);
+    let close_ev = derived(&["alipay.trade.close", ORDER]);
+    let closed = map_answer(
+        Request::Close,
+        &format!(r#"{{"code":"10000","msg":"Success","trade_no":"2026","out_trade_no":"{ORDER}"}}"#),
+        &p,
+    );
+    assert_eq!(closed, Ok(Input::close(close_ev)));
+    // "Trade does not exist" counts as closed, and is the same event as a success.
+    let not_exist = map_answer(
+        Request::Close,
+        r#"{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_NOT_EXIST","sub_msg":"交易不存在"}"#,
+        &p,
+    );
+    assert_eq!(not_exist, Ok(Input::close(close_ev)));
+    assert!(matches!(p.apply(&not_exist.unwrap(), t(1_200)), Outcome::Applied(e) if e.is_empty()));
+    assert!(p.pending_effects().is_empty());
+    assert_eq!(p.apply(&closed.unwrap(), t(1_300)), Outcome::Duplicate);
+    // A trade that was paid cannot be closed: not a confirmation.
+    assert_eq!(
+        map_answer(
+            Request::Close,
+            r#"{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_STATUS_ERROR"}"#,
+            &p
+        ),
+        Err(MapError::ProviderError)
+    );
+    // trade.cancel: `action` says what Alipay did.
+    let cancel = |action: &str| {
+        map_answer(
+            Request::Cancel,
+            &format!(r#"{{"code":"10000","out_trade_no":"{ORDER}","retry_flag":"N","action":"{action}"}}"#),
+            &p,
+        )
+    };
+    let cancel_ev = derived(&["alipay.trade.cancel", ORDER]);
+    assert_eq!(cancel("close"), Ok(Input::close(cancel_ev)));
+    assert_eq!(cancel("refund"), Err(MapError::NothingToApply));
+    assert_eq!(cancel("explode"), Err(MapError::UnknownStatus));
+}
+
+#[test]
+fn a_precreate_answer_is_initiate_and_an_error_response_is_nothing() {
+    let p = payment();
+    assert_eq!(
+        map_answer(
+            Request::Precreate,
+            &format!(r#"{{"code":"10000","msg":"Success","out_trade_no":"{ORDER}","qr_code":"https:\/\/qr.alipay.com\/bax0"}}"#),
+            &p
+        ),
+        Ok(Input::initiate(derived(&["alipay.trade.precreate", ORDER])))
+    );
+    // A signed error_response is a failure, never a result.
+    let content = r#"{"code":"40002","msg":"Invalid Arguments","sub_code":"isv.invalid-app-id"}"#;
+    let sign = key().sign_base64(content.as_bytes()).unwrap();
+    let raw = format!(r#"{{"error_response":{content},"sign":"{sign}"}}"#);
+    let answer = verified(&raw, Request::Precreate).unwrap();
+    assert_eq!(answer.to_input(&Facts::of(ORDER, &p)), Err(MapError::ProviderError));
+}
+
+#[test]
+fn a_refund_answer_confirms_the_requested_refund_once() {
+    // A late capture owes a refund under the payment's own request number.
+    let mut p = payment();
+    let _ = p.tick(t(1_000));
+    let _ = p.apply(&Input::cancel(EventId::new(b"c").unwrap()), t(1_001));
+    let mut p = {
+        let mut q = payment().with_deadline(t(1_500));
+        let _ = q.tick(t(1_500));
+        let _ = q.apply(&Input::succeed(EventId::new(b"late").unwrap(), cny("99.90")), t(1_600));
+        q
+    };
+    let [Effect::RefundRequired { amount, refund_id }] = p.pending_effects().as_slice()[..] else {
+        panic!("a refund is owed: {:?}", p.pending_effects());
+    };
+    let request = Request::Refund {
+        out_request_no: refund_id.as_str(),
+    };
+    let content = format!(
+        r#"{{"code":"10000","msg":"Success","trade_no":"2026","out_trade_no":"{ORDER}","buyer_logon_id":"a**@b.com","fund_change":"Y","refund_fee":"99.90"}}"#
+    );
+    let requested = [(refund_id.refund_id(), amount)];
+    let map = |p: &Payment, content: &str| {
+        let raw = signed_answer(request.method(), content);
+        verified(&raw, request)
+            .unwrap()
+            .to_input(&Facts::of(ORDER, p).with_requested_refunds(&requested))
+    };
+    let input = map(&p, &content).unwrap();
+    assert_eq!(
+        input,
+        Input::refund(
+            derived(&["alipay.trade.refund", ORDER, refund_id.as_str()]),
+            refund_id.refund_id(),
+            amount
+        )
+    );
+    assert!(matches!(p.apply(&input, t(1_700)), Outcome::Applied(_)));
+    assert!(p.pending_effects().is_empty());
+    assert_eq!(p.status(), Status::Refunded);
+    // The outbox retried after a crash: Alipay answers the same refund (fund_change N).
+    let retried = content.replace(r#""fund_change":"Y""#, r#""fund_change":"N""#);
+    assert_eq!(p.apply(&map(&p, &retried).unwrap(), t(1_800)), Outcome::Duplicate);
+    // fastpay.refund.query for the same request number: the same refund, a duplicate.
+    let query = Request::RefundQuery {
+        out_request_no: refund_id.as_str(),
+    };
+    let found = format!(
+        r#"{{"code":"10000","msg":"Success","out_request_no":"{}","out_trade_no":"{ORDER}","refund_amount":"99.90","total_amount":"99.90","refund_status":"REFUND_SUCCESS"}}"#,
+        refund_id.as_str()
+    );
+    let raw = signed_answer(query.method(), &found);
+    let by_query = verified(&raw, query).unwrap().to_input(&Facts::of(ORDER, &p)).unwrap();
+    assert_eq!(p.apply(&by_query, t(1_900)), Outcome::Duplicate);
+    // A query that finds nothing (yet) has nothing to apply.
+    let raw = signed_answer(query.method(), r#"{"code":"10000","msg":"Success"}"#);
+    assert_eq!(
+        verified(&raw, query).unwrap().to_input(&Facts::of(ORDER, &p)),
+        Err(MapError::NothingToApply)
+    );
+}
+
+#[test]
+fn a_forged_or_encrypted_answer_is_not_mapped() {
+    let content = format!(
+        r#"{{"code":"10000","out_trade_no":"{ORDER}","trade_status":"TRADE_SUCCESS","total_amount":"99.90"}}"#
+    );
+    let raw = signed_answer("alipay.trade.query", &content);
+    let forged = raw.replace("99.90", "99.91");
+    assert_eq!(
+        verified(&forged, Request::Query).unwrap_err(),
+        AnswerError::Response(paystate::alipay::response::ResponseError::Signature(
+            SignatureError::Mismatch
+        ))
+    );
+    // Signed for another method: not the answer to this question.
+    assert!(verified(&raw, Request::Close).is_err());
+    // Content encryption on: the signed content is a string token; decrypt it first.
+    let token = r#""QUJDREVGR0hJSktMTU5PUA==""#;
+    let raw = signed_answer("alipay.trade.query", token);
+    assert_eq!(verified(&raw, Request::Query).unwrap_err(), AnswerError::Encrypted);
+    // A verified content that is not an answer's JSON.
+    assert!(matches!(
+        Answer::parse("[1,2]", ResponseKind::Method, Request::Query),
+        Err(_)
+    ));
+}
+
+// ---- Refund notifications (§4.2) ------------------------------------------------------------
+
+fn notification_params(status: &str, notify_id: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut p: Vec<(String, String)> = [
+        ("app_id", APP_ID),
+        ("seller_id", SELLER_ID),
+        ("out_trade_no", ORDER),
+        ("total_amount", "99.90"),
+        ("notify_id", notify_id),
+        ("notify_type", "trade_status_sync"),
+        ("trade_no", "2026112722001400000000000001"),
+        ("trade_status", status),
+        ("charset", "utf-8"),
+        ("sign_type", "RSA2"),
+        ("version", "1.0"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        p.push((k.to_string(), v.to_string()));
+    }
+    p
+}
+
+/// Maps a notification with these parameters, trusting its signature (the mapping is under
+/// test here; signatures are covered by tests/alipay_notify.rs).
+fn map_note(params: &[(String, String)], p: &Payment) -> Result<Input, NotifyError> {
+    let mut body = String::new();
+    encode_pairs(
+        params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain([("sign", "c2ln")]),
+        &mut body,
+    )
+    .unwrap();
+    let mut buf = vec![0u8; body.len()];
+    let form = Form::decode(body.as_bytes(), &mut buf).unwrap();
+    let note = Notification::verify_with(&form, SignRule::V1, |_, _| Ok(())).unwrap();
+    note.to_input(&MERCHANT, &Facts::of(ORDER, p))
+}
+
+#[test]
+fn refund_notifications_map_to_the_refund_they_report() {
+    let mut p = paid();
+    // Partial refund: TRADE_SUCCESS with out_biz_no and the cumulative refund_fee.
+    let first = notification_params(
+        "TRADE_SUCCESS",
+        "nr-1",
+        &[("out_biz_no", "rf-1"), ("refund_fee", "30.00"), ("gmt_refund", "2026-11-27 11:00:00.000")],
+    );
+    let input = map_note(&first, &p).unwrap();
+    assert_eq!(
+        input,
+        Input::refund(
+            EventId::new(b"nr-1").unwrap(),
+            RefundId::new(b"rf-1").unwrap(),
+            cny("30.00")
+        )
+    );
+    assert!(matches!(p.apply(&input, t(2_000)), Outcome::Applied(_)));
+    // Full refund of the rest: TRADE_CLOSED, refund_fee now the whole amount.
+    let full = notification_params(
+        "TRADE_CLOSED",
+        "nr-2",
+        &[("out_biz_no", "rf-2"), ("refund_fee", "99.90"), ("gmt_refund", "2026-11-27 12:00:00.000")],
+    );
+    let input = map_note(&full, &p).unwrap();
+    assert_eq!(
+        input,
+        Input::refund(
+            EventId::new(b"nr-2").unwrap(),
+            RefundId::new(b"rf-2").unwrap(),
+            cny("69.90")
+        )
+    );
+    assert!(matches!(p.apply(&input, t(2_100)), Outcome::Applied(_)));
+    assert_eq!(p.status(), Status::Refunded);
+    // The issue's counter-example: Alipay redelivers the TRADE_CLOSED (a lost
+    // acknowledgement) after the balance reached 0. It maps to the same refund: success.
+    let again = map_note(&full, &p).unwrap();
+    assert_eq!(again, input);
+    assert_eq!(p.apply(&again, t(2_200)), Outcome::Duplicate);
+    // And so does the first one.
+    assert_eq!(p.apply(&map_note(&first, &p).unwrap(), t(2_300)), Outcome::Duplicate);
+    // A TRADE_CLOSED without refund fields on this refunded payment is ignored.
+    let bare = notification_params("TRADE_CLOSED", "nr-3", &[]);
+    assert_eq!(p.apply(&map_note(&bare, &p).unwrap(), t(2_400)), Outcome::Ignored);
+}
+
+#[test]
+fn a_return_from_the_cashier_never_marks_a_payment_paid() {
+    let mut p = payment();
+    let params: Vec<(String, String)> = [
+        ("app_id", APP_ID),
+        ("seller_id", SELLER_ID),
+        ("out_trade_no", ORDER),
+        ("total_amount", "99.90"),
+        ("trade_no", "2026112722001400000000000001"),
+        ("method", "alipay.trade.page.pay.return"),
+        ("timestamp", "2026-11-27 10:00:01"),
+        ("charset", "utf-8"),
+        ("version", "1.0"),
+        ("auth_app_id", APP_ID),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut content: Vec<_> = refs.clone();
+    content.sort_by(|a, b| a.0.cmp(b.0));
+    let signed = content.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let sign = key().sign_base64(signed.as_bytes()).unwrap();
+    let mut query = String::new();
+    encode_pairs(refs.iter().copied().chain([("sign", sign.as_str()), ("sign_type", "RSA2")]), &mut query).unwrap();
+    let mut buf = vec![0u8; query.len()];
+    let form = Form::decode(query.as_bytes(), &mut buf).unwrap();
+    let note = Notification::verify(&form, SignRule::V1, &key().public_key()).unwrap();
+    let input = return_to_input(&note, &MERCHANT, &Facts::of(ORDER, &p)).unwrap();
+    assert_eq!(
+        input,
+        Input::initiate(derived(&["alipay.trade.page.pay.return", "2026112722001400000000000001"]))
+    );
+    assert!(matches!(p.apply(&input, t(2_000)), Outcome::Applied(_)));
+    assert_eq!(p.status(), Status::Processing);
+    let other = MerchantConfig {
+        app_id: APP_ID,
+        seller_id: "2088000000000009",
+    };
+    assert_eq!(
+        return_to_input(&note, &other, &Facts::of(ORDER, &p)),
+        Err(NotifyError::SellerIdMismatch)
+    );
+}
+
+// ---- The redelivery property (§4.1) ---------------------------------------------------------
+
+/// One Alipay message: a notification, or an answer to a request.
+#[derive(Debug, Clone)]
+enum Msg {
+    Note { status: &'static str, notify: u8, refund: Option<(u8, &'static str)> },
+    Query(&'static str),
+    Close { not_exist: bool },
+    Cancel,
+    Precreate,
+    Refund { id: u8, cumulative: &'static str },
+    RefundQuery { id: u8, amount: &'static str },
+}
+
+fn msg() -> impl Strategy<Value = Msg> {
+    let status = prop_oneof![
+        Just("WAIT_BUYER_PAY"),
+        Just("TRADE_SUCCESS"),
+        Just("TRADE_FINISHED"),
+        Just("TRADE_CLOSED")
+    ];
+    let fee = prop_oneof![Just("10.00"), Just("30.00"), Just("60.00"), Just("99.90")];
+    prop_oneof![
+        (status.clone(), 0u8..6, prop::option::of((0u8..3, fee.clone())))
+            .prop_map(|(status, notify, refund)| Msg::Note { status, notify, refund }),
+        status.prop_map(Msg::Query),
+        any::<bool>().prop_map(|not_exist| Msg::Close { not_exist }),
+        Just(Msg::Cancel),
+        Just(Msg::Precreate),
+        (0u8..3, fee.clone()).prop_map(|(id, cumulative)| Msg::Refund { id, cumulative }),
+        (0u8..3, fee).prop_map(|(id, amount)| Msg::RefundQuery { id, amount }),
+    ]
+}
+
+/// Another input the host applies between two deliveries.
+#[derive(Debug, Clone)]
+enum Other {
+    Message(Msg),
+    Cancel(u8),
+    Tick,
+}
+
+fn other() -> impl Strategy<Value = Other> {
+    prop_oneof![
+        6 => msg().prop_map(Other::Message),
+        1 => (0u8..3).prop_map(Other::Cancel),
+        1 => Just(Other::Tick),
+    ]
+}
+
+fn map_msg(m: &Msg, p: &Payment) -> Option<Input> {
+    let facts = Facts::of(ORDER, p);
+    let answer = |request: Request<'_>, content: String| -> Option<Input> {
+        let parsed = Answer::parse(&content, ResponseKind::Method, request).ok()?;
+        Verified::trust_unverified(parsed).to_input(&facts).ok()
+    };
+    let rid = |id: u8| format!("rf-{id}");
+    match m {
+        Msg::Note { status, notify, refund } => {
+            let mut extra = vec![];
+            let id;
+            if let Some((r, fee)) = refund {
+                id = rid(*r);
+                extra.push(("out_biz_no", id.as_str()));
+                extra.push(("refund_fee", *fee));
+            }
+            map_note(&notification_params(status, &format!("n-{notify}-{status}"), &extra), p).ok()
+        }
+        Msg::Query(status) => answer(
+            Request::Query,
+            format!(r#"{{"code":"10000","out_trade_no":"{ORDER}","trade_status":"{status}","total_amount":"99.90"}}"#),
+        ),
+        Msg::Close { not_exist: true } => answer(
+            Request::Close,
+            r#"{"code":"40004","sub_code":"ACQ.TRADE_NOT_EXIST"}"#.into(),
+        ),
+        Msg::Close { not_exist: false } => {
+            answer(Request::Close, format!(r#"{{"code":"10000","out_trade_no":"{ORDER}"}}"#))
+        }
+        Msg::Cancel => answer(
+            Request::Cancel,
+            format!(r#"{{"code":"10000","out_trade_no":"{ORDER}","action":"close"}}"#),
+        ),
+        Msg::Precreate => answer(
+            Request::Precreate,
+            format!(r#"{{"code":"10000","out_trade_no":"{ORDER}"}}"#),
+        ),
+        Msg::Refund { id, cumulative } => {
+            let id = rid(*id);
+            answer(
+                Request::Refund { out_request_no: &id },
+                format!(r#"{{"code":"10000","out_trade_no":"{ORDER}","refund_fee":"{cumulative}","fund_change":"Y"}}"#),
+            )
+        }
+        Msg::RefundQuery { id, amount } => {
+            let id = rid(*id);
+            answer(
+                Request::RefundQuery { out_request_no: &id },
+                format!(r#"{{"code":"10000","out_trade_no":"{ORDER}","out_request_no":"{id}","refund_amount":"{amount}","refund_status":"REFUND_SUCCESS"}}"#),
+            )
+        }
+    }
+}
+
+fn apply_other(o: &Other, p: &mut Payment, n: usize) {
+    let _ = match o {
+        Other::Message(m) => match map_msg(m, p) {
+            Some(input) => p.apply(&input, t(3_000)),
+            None => return,
+        },
+        Other::Cancel(k) => p.apply(
+            &Input::cancel(EventId::new(format!("cmd-cancel-{k}-{n}").as_bytes()).unwrap()),
+            t(3_000),
+        ),
+        Other::Tick => p.tick(t(10_000)),
+    };
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// DESIGN.md §4.1, 2: applying a message, then anything, then the same message again is
+    /// `duplicate` or `ignored` the second time: never a rejection, never a second effect.
+    #[test]
+    fn a_redelivered_alipay_message_is_duplicate_or_ignored(
+        before in prop::collection::vec(other(), 0..6),
+        message in msg(),
+        between in prop::collection::vec(other(), 0..10),
+        deadline in prop::bool::ANY,
+    ) {
+        let mut p = payment();
+        if deadline {
+            p = p.with_deadline(t(5_000));
+        }
+        for (n, o) in before.iter().enumerate() {
+            apply_other(o, &mut p, n);
+        }
+        let Some(first_input) = map_msg(&message, &p) else { return Ok(()) };
+        let first = p.apply(&first_input, t(4_000));
+        if !first.acknowledge() {
+            return Ok(());
+        }
+        for (n, o) in between.iter().enumerate() {
+            apply_other(o, &mut p, 100 + n);
+        }
+        let again = map_msg(&message, &p);
+        prop_assert_eq!(again, Some(first_input), "a redelivery maps to the same input");
+        let before_second = p.clone();
+        let second = p.apply(&first_input, t(6_000));
+        prop_assert!(
+            matches!(second, Outcome::Duplicate | Outcome::Ignored),
+            "{:?} after {:?}: second delivery {:?}", message, first, second
+        );
+        prop_assert_eq!(&p, &before_second);
+    }
+}
