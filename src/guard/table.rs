@@ -315,6 +315,22 @@ impl<const N: usize, V> Table<N, V> {
         }
     }
 
+    /// Whether both tables hold the same entries (fingerprint, time and value), however each
+    /// laid them out. Entries are unique by fingerprint, so equal lengths and every entry of
+    /// `self` found in `other` make a bijection.
+    pub(crate) fn same_entries(&self, other: &Self) -> bool
+    where
+        V: PartialEq,
+    {
+        self.len == other.len
+            && self
+                .heap
+                .get(..self.len)
+                .unwrap_or(&[])
+                .iter()
+                .all(|e| other.find(&e.fp).and_then(|p| other.get(p)) == Some(e))
+    }
+
     /// Checks every structural invariant; for tests and the fuzz targets.
     #[cfg(any(test, fuzzing))]
     pub(crate) fn is_consistent(&self) -> bool {
@@ -386,6 +402,25 @@ mod tests {
             2 => (0u16..40).prop_map(Op::RemoveFp),
             1 => Just(Op::PopOldest),
         ]
+    }
+
+    #[test]
+    fn same_entries_ignores_the_layout() {
+        let (mut a, mut b): (Table<4, ()>, Table<4, ()>) = (Table::new(), Table::new());
+        for k in [1u16, 2, 3] {
+            a.insert(Timestamp::from_secs(u64::from(k)), fp(k), ()).unwrap();
+        }
+        for k in [3u16, 2, 1] {
+            b.insert(Timestamp::from_secs(u64::from(k)), fp(k), ()).unwrap();
+        }
+        assert!(a != b, "the heaps are laid out differently");
+        assert!(a.same_entries(&b) && b.same_entries(&a));
+        // One time differs: not the same.
+        b.pop_oldest();
+        b.insert(Timestamp::from_secs(9), fp(1), ()).unwrap();
+        assert!(!a.same_entries(&b) && !b.same_entries(&a));
+        b.pop_oldest();
+        assert!(!a.same_entries(&b) && !b.same_entries(&a));
     }
 
     proptest! {
