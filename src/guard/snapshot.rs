@@ -52,8 +52,9 @@
 //! - Replay guard: persist the snapshot after every accepted request, before acting on the
 //!   message. A request accepted after the last persisted snapshot is forgotten by a restart,
 //!   and its replay would be accepted while it is in the window. A host that persists less
-//!   often must refuse every request for `2·T` after restoring (the providers redeliver), by
-//!   which time anything the lost requests could be replayed as is stale.
+//!   often must refuse every request until more than `2·T` seconds after the restart (the
+//!   providers redeliver): a lost request was accepted before the restart with a timestamp at
+//!   most `T` ahead of the clock, so by then its replay is stale.
 //! - Idempotency store: persist after every [`Proceed`](super::Begin::Proceed) (before
 //!   executing the request), every `complete` and every `release`. A key that was **in flight**
 //!   when the snapshot was taken is restored in flight: a retry is answered
