@@ -556,3 +556,171 @@ fn nonce_fingerprint(nonce: &[u8]) -> [u8; 16] {
     out.copy_from_slice(&digest[..16]);
     out
 }
+
+// ------------------------------------------------------------------------------ snapshots
+
+/// A guard restored from its snapshot is the guard: the same stream fed to one that never
+/// restarts and to one that goes through a snapshot at random points (several times, each
+/// restart starting from the last one's restored guard) gets the same answer to every request,
+/// and the two encode to the same bytes after every step.
+#[cfg(feature = "serde")]
+mod snapshots {
+    use super::*;
+    use paystate::guard::snapshot;
+
+    fn restart_guard<const N: usize>(g: &ReplayGuard<N>) -> Result<ReplayGuard<N>, TestCaseError> {
+        let mut buf = vec![0u8; snapshot::replay_guard_max_size(N)];
+        let bytes = snapshot::encode_replay_guard(g, &mut buf)
+            .map_err(|e| TestCaseError::fail(format!("encode: {e}")))?;
+        let back: ReplayGuard<N> = snapshot::decode_replay_guard(bytes)
+            .map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
+        prop_assert!(back == *g, "restored {:?} is not {:?}", back, g);
+        Ok(back)
+    }
+
+    fn guard_bytes<const N: usize>(g: &ReplayGuard<N>) -> Vec<u8> {
+        let mut buf = vec![0u8; snapshot::replay_guard_max_size(N)];
+        snapshot::encode_replay_guard(g, &mut buf)
+            .map(|b| b.to_vec())
+            .unwrap_or_default()
+    }
+
+    fn send<const N: usize>(
+        g: &mut ReplayGuard<N>,
+        c: &Call,
+        t: u64,
+        nonce: &[u8],
+        now: u64,
+    ) -> Result<(), ReplayError> {
+        if c.split {
+            g.check_window(ts(t), ts(now))?;
+            if !c.signature_valid {
+                return Err(ReplayError::BadSignature);
+            }
+            g.record(ts(t), nonce, ts(now))
+        } else {
+            g.admit(ts(t), nonce, ts(now), || c.signature_valid)
+        }
+    }
+
+    fn run_replay_restarts<const N: usize>(
+        tolerance: u64,
+        calls: &[(Call, bool)],
+    ) -> Result<(), TestCaseError> {
+        let mut steady: ReplayGuard<N> = ReplayGuard::with_tolerance(tolerance);
+        let mut restarted = restart_guard(&steady)?;
+        let mut now = 1_000_000u64;
+        let mut accepted: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut restarts = 0;
+        for (i, (c, restart)) in calls.iter().enumerate() {
+            if *restart {
+                restarted = restart_guard(&restarted)?;
+                restarts += 1;
+            }
+            now = advance(now, &c.clock);
+            let (t, nonce) = match &c.request {
+                Request::Fresh { skew, nonce } => (now.saturating_add_signed(*skew), nonce.clone()),
+                Request::Wild { at, nonce } => (*at, nonce.clone()),
+                Request::Replay(k) if !accepted.is_empty() => {
+                    accepted[k.index(accepted.len())].clone()
+                }
+                Request::Replay(_) => (now, b"first".to_vec()),
+            };
+            let want = send(&mut steady, c, t, &nonce, now);
+            let got = send(&mut restarted, c, t, &nonce, now);
+            prop_assert_eq!(
+                got,
+                want,
+                "request {} after {} restarts: t={} now={}",
+                i,
+                restarts,
+                t,
+                now
+            );
+            prop_assert!(restarted == steady);
+            prop_assert_eq!(guard_bytes(&restarted), guard_bytes(&steady));
+            if want.is_ok() {
+                accepted.push((t, nonce));
+            }
+        }
+        Ok(())
+    }
+
+    type Store<const N: usize> = IdempotencyStore<N, u32>;
+
+    fn restart_store<const N: usize>(s: &Store<N>) -> Result<Store<N>, TestCaseError> {
+        let bytes = store_bytes(s);
+        prop_assert!(bytes.len() <= snapshot::idempotency_store_max_size(N, 5));
+        let back: Store<N> = snapshot::decode_idempotency_store(&bytes)
+            .map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
+        prop_assert!(back == *s, "restored {:?} is not {:?}", back, s);
+        Ok(back)
+    }
+
+    fn store_bytes<const N: usize>(s: &Store<N>) -> Vec<u8> {
+        let mut buf = vec![0u8; snapshot::idempotency_store_max_size(N, 5)];
+        snapshot::encode_idempotency_store(s, &mut buf)
+            .map(|b| b.to_vec())
+            .unwrap_or_default()
+    }
+
+    fn run_store_restarts<const N: usize>(
+        commands: &[((Clock, Command), bool)],
+    ) -> Result<(), TestCaseError> {
+        let mut steady: Store<N> = IdempotencyStore::with_retention(50);
+        let mut restarted = restart_store(&steady)?;
+        let mut now = 1_000_000u64;
+        for (i, ((c, cmd), restart)) in commands.iter().enumerate() {
+            if *restart {
+                restarted = restart_store(&restarted)?;
+            }
+            now = advance(now, c);
+            let want = apply(&mut steady, cmd, now);
+            let got = apply(&mut restarted, cmd, now);
+            prop_assert_eq!(&got, &want, "command {} {:?} at {}", i, cmd, now);
+            prop_assert!(restarted == steady);
+            prop_assert_eq!(store_bytes(&restarted), store_bytes(&steady));
+        }
+        Ok(())
+    }
+
+    fn with_restarts<T: core::fmt::Debug>(
+        s: impl Strategy<Value = T>,
+    ) -> impl Strategy<Value = Vec<(T, bool)>> {
+        proptest::collection::vec((s, prop::bool::weighted(0.1)), 1..200)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Capacity 4, short window: restarts land while the guard is full and evicting.
+        #[test]
+        fn a_restarted_replay_guard_answers_as_one_that_never_restarted_4(
+            calls in with_restarts(call(20))
+        ) {
+            run_replay_restarts::<4>(20, &calls)?;
+        }
+
+        #[test]
+        fn a_restarted_replay_guard_answers_as_one_that_never_restarted_64(
+            calls in with_restarts(call(300))
+        ) {
+            run_replay_restarts::<64>(300, &calls)?;
+        }
+
+        /// Keys in flight, completed, released, past retention and evicted across restarts.
+        #[test]
+        fn a_restarted_idempotency_store_answers_as_one_that_never_restarted(
+            commands in with_restarts(command(20, 50))
+        ) {
+            run_store_restarts::<4>(&commands)?;
+        }
+
+        #[test]
+        fn a_restarted_idempotency_store_below_capacity_answers_alike(
+            commands in with_restarts(command(7, 50))
+        ) {
+            run_store_restarts::<8>(&commands)?;
+        }
+    }
+}

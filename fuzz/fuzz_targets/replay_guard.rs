@@ -10,13 +10,16 @@
 //! - while the clock has never gone back and nothing was ever evicted for room, every fresh
 //!   in-window request with a never-accepted nonce is accepted (§3.1 step 6);
 //! - the answers, the floor and the size agree with a model written from §3.1 and the guard's
-//!   documented eviction rule, with plain vectors and full nonces.
+//!   documented eviction rule, with plain vectors and full nonces;
+//! - a restart at any point — the guard encoded into its snapshot and decoded back (DESIGN.md
+//!   §5) — changes nothing: the restored guard equals the original, is well formed, encodes to
+//!   the same bytes, and the stream goes on against the same model.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use paystate::Timestamp;
-use paystate::guard::{MAX_NONCE_LEN, ReplayError, ReplayGuard};
+use paystate::guard::{MAX_NONCE_LEN, ReplayError, ReplayGuard, snapshot};
 use paystate_fuzz::no_alloc;
 
 /// The guard's fingerprint of a nonce, used only to break ties between equally old entries.
@@ -67,6 +70,8 @@ enum Request {
     },
     /// An exact copy of a request accepted earlier, signature and all.
     Replay { which: u16, dt: Dt, split: bool },
+    /// The host restarts: the guard goes through its snapshot and comes back.
+    Restart,
 }
 
 /// How the host's clock moves before a request.
@@ -243,6 +248,10 @@ fn run<const N: usize>(s: &Stream) {
                 let (ts, nonce) = accepted[usize::from(*which) % accepted.len()].clone();
                 (*dt, ts, nonce, true, *split)
             }
+            Request::Restart => {
+                guard = restart(&guard, i);
+                continue;
+            }
         };
         let next = step(now, dt);
         clock_went_back |= next < now;
@@ -349,6 +358,33 @@ fn run<const N: usize>(s: &Stream) {
             }
         }
     }
+}
+
+/// Encodes the guard, decodes it back and checks that nothing changed.
+fn restart<const N: usize>(guard: &ReplayGuard<N>, i: usize) -> ReplayGuard<N> {
+    let mut buf = vec![0u8; snapshot::replay_guard_max_size(N)];
+    let len = no_alloc("encode_replay_guard", || {
+        snapshot::encode_replay_guard(guard, &mut buf).map(|b| b.len())
+    });
+    let len = len.unwrap_or_else(|e| panic!("request {i}: encoding {guard:?} failed: {e}"));
+    let bytes = &buf[..len];
+    let restored: ReplayGuard<N> = no_alloc("decode_replay_guard", || {
+        snapshot::decode_replay_guard(bytes)
+    })
+    .unwrap_or_else(|e| panic!("request {i}: decoding {guard:?} failed: {e}"));
+    assert_eq!(restored, *guard, "request {i}: restored guard differs");
+    assert!(
+        restored.is_consistent(),
+        "request {i}: restored memory is not well formed"
+    );
+    let mut again = vec![0u8; bytes.len()];
+    let again = snapshot::encode_replay_guard(&restored, &mut again)
+        .unwrap_or_else(|e| panic!("request {i}: re-encoding failed: {e}"));
+    assert_eq!(
+        *again, *bytes,
+        "request {i}: the restored guard encodes differently"
+    );
+    restored
 }
 
 fn nonce_invalid(nonce: &[u8]) -> bool {

@@ -149,9 +149,10 @@ impl core::error::Error for IdempotencyError {}
 /// What the store holds for one key: the request it was begun with and, once completed, the
 /// outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Record<O> {
-    request: RequestFingerprint,
-    outcome: Option<O>,
+pub(super) struct Record<O> {
+    pub(super) request: RequestFingerprint,
+    /// `None` while the key is in flight.
+    pub(super) outcome: Option<O>,
 }
 
 impl<O> Blank for Record<O> {
@@ -222,12 +223,27 @@ impl<O> Blank for Record<O> {
 /// assert_eq!(store.begin(b"key-1", other, t(1_004))?, Begin::Conflict);
 /// # Ok::<(), paystate::guard::IdempotencyError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+///
+/// **Equality** is logical: two stores are equal when they have the same retention, the same
+/// floor and hold the same keys with the same requests, states and outcomes, however their
+/// memory is laid out inside. Equal stores answer every call alike, so a store restored from a
+/// snapshot (`guard::snapshot`, feature `serde`) equals the original.
+#[derive(Clone)]
 pub struct IdempotencyStore<const N: usize, O> {
-    table: Table<N, Record<O>>,
-    retention: u64,
-    floor: Option<Timestamp>,
+    pub(super) table: Table<N, Record<O>>,
+    pub(super) retention: u64,
+    pub(super) floor: Option<Timestamp>,
 }
+
+impl<const N: usize, O: PartialEq> PartialEq for IdempotencyStore<N, O> {
+    fn eq(&self, other: &Self) -> bool {
+        self.retention == other.retention
+            && self.floor == other.floor
+            && self.table.same_entries(&other.table)
+    }
+}
+
+impl<const N: usize, O: Eq> Eq for IdempotencyStore<N, O> {}
 
 impl<const N: usize, O: Clone> IdempotencyStore<N, O> {
     /// The default retention `R`, in seconds: 86 400 (24 hours, as Stripe keeps keys).

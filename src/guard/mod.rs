@@ -14,11 +14,16 @@
 //! plus a binary min-heap by time for finding the oldest entry. When they must forget an entry
 //! early, they raise a *floor* so that forgetting can only cause a refusal, never a second
 //! execution or an accepted replay.
+//!
+//! With the `serde` feature, [`snapshot`] writes either guard as bytes the host persists and
+//! reads them back after a restart, so that a restart forgets no replay and no key.
 
 use sha2::{Digest, Sha256};
 
 pub mod idempotency;
 pub mod replay;
+#[cfg(feature = "serde")]
+pub mod snapshot;
 mod table;
 
 pub use idempotency::{Begin, IdempotencyError, IdempotencyStore, MAX_KEY_LEN, RequestFingerprint};

@@ -126,12 +126,27 @@ impl core::error::Error for ReplayError {}
 /// assert_eq!(guard.admit(t(1_030), b"forged", t(1_030), || false), Err(ReplayError::BadSignature));
 /// assert_eq!(guard, before);
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+///
+/// **Equality** is logical: two guards are equal when they have the same tolerance, the same
+/// floor and remember the same `(timestamp, nonce)` pairs, however their memory is laid out
+/// inside. Equal guards answer every request alike, so a guard restored from a snapshot
+/// (`guard::snapshot`, feature `serde`) equals the original.
+#[derive(Clone)]
 pub struct ReplayGuard<const N: usize> {
-    table: Table<N, ()>,
-    tolerance: u64,
-    floor: Option<Timestamp>,
+    pub(super) table: Table<N, ()>,
+    pub(super) tolerance: u64,
+    pub(super) floor: Option<Timestamp>,
 }
+
+impl<const N: usize> PartialEq for ReplayGuard<N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.tolerance == other.tolerance
+            && self.floor == other.floor
+            && self.table.same_entries(&other.table)
+    }
+}
+
+impl<const N: usize> Eq for ReplayGuard<N> {}
 
 impl<const N: usize> ReplayGuard<N> {
     /// The default tolerance `T`, in seconds: 300 (five minutes, as WeChat Pay and Stripe use).

@@ -315,6 +315,51 @@ impl<const N: usize, V> Table<N, V> {
         }
     }
 
+    /// Calls `f` on every entry in ascending `(time, fp)` order — the order in which they
+    /// leave memory — whatever the heap's layout. Sorts positions, not entries: `4·N` bytes
+    /// of stack, O(N log N), no allocation.
+    #[cfg(feature = "serde")]
+    pub(crate) fn try_for_each_in_order<E>(
+        &self,
+        mut f: impl FnMut(&Entry<V>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut order = [0u32; N];
+        let live = order.get_mut(..self.len).unwrap_or(&mut []);
+        for (pos, slot) in live.iter_mut().enumerate() {
+            // `pos < N ≤ MAX_CAPACITY`, which fits a u32.
+            *slot = u32::try_from(pos).unwrap_or(u32::MAX);
+        }
+        let key = |pos: &u32| {
+            usize::try_from(*pos)
+                .ok()
+                .and_then(|p| self.get(p))
+                .map(|e| (e.time, e.fp))
+        };
+        live.sort_unstable_by_key(key);
+        for pos in live.iter() {
+            if let Some(entry) = usize::try_from(*pos).ok().and_then(|p| self.get(p)) {
+                f(entry)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether both tables hold the same entries (fingerprint, time and value), however each
+    /// laid them out. Entries are unique by fingerprint, so equal lengths and every entry of
+    /// `self` found in `other` make a bijection.
+    pub(crate) fn same_entries(&self, other: &Self) -> bool
+    where
+        V: PartialEq,
+    {
+        self.len == other.len
+            && self
+                .heap
+                .get(..self.len)
+                .unwrap_or(&[])
+                .iter()
+                .all(|e| other.find(&e.fp).and_then(|p| other.get(p)) == Some(e))
+    }
+
     /// Checks every structural invariant; for tests and the fuzz targets.
     #[cfg(any(test, fuzzing))]
     pub(crate) fn is_consistent(&self) -> bool {
@@ -388,6 +433,27 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn same_entries_ignores_the_layout() {
+        let (mut a, mut b): (Table<4, ()>, Table<4, ()>) = (Table::new(), Table::new());
+        for k in [1u16, 2, 3] {
+            a.insert(Timestamp::from_secs(u64::from(k)), fp(k), ())
+                .unwrap();
+        }
+        for k in [3u16, 2, 1] {
+            b.insert(Timestamp::from_secs(u64::from(k)), fp(k), ())
+                .unwrap();
+        }
+        assert!(a != b, "the heaps are laid out differently");
+        assert!(a.same_entries(&b) && b.same_entries(&a));
+        // One time differs: not the same.
+        b.pop_oldest();
+        b.insert(Timestamp::from_secs(9), fp(1), ()).unwrap();
+        assert!(!a.same_entries(&b) && !b.same_entries(&a));
+        b.pop_oldest();
+        assert!(!a.same_entries(&b) && !b.same_entries(&a));
+    }
+
     proptest! {
         /// The table behaves as an ordered map from fingerprint to time, and its heap and
         /// index stay consistent, whatever the mix of inserts, removals and evictions.
@@ -429,6 +495,18 @@ mod tests {
                     let pos = t.find(f);
                     prop_assert_eq!(pos.and_then(|p| t.get(p)).map(|e| e.time.as_secs()), Some(*time));
                 }
+            }
+            // In order: ascending (time, fingerprint), whatever the heap's layout.
+            #[cfg(feature = "serde")]
+            {
+                let mut in_order = Vec::new();
+                let _ = t.try_for_each_in_order(|e| {
+                    in_order.push((e.time.as_secs(), e.fp));
+                    Ok::<(), ()>(())
+                });
+                let mut expected: Vec<_> = model.iter().map(|(f, t)| (*t, *f)).collect();
+                expected.sort();
+                prop_assert_eq!(in_order, expected);
             }
             // Emptied, the table equals a new one: removals leave no trace.
             while t.pop_oldest().is_some() {}
