@@ -52,7 +52,10 @@ fn payment() -> Payment {
 
 fn paid() -> Payment {
     let mut p = payment();
-    let _ = p.apply(&Input::succeed(EventId::new(b"n-paid").unwrap(), cny("99.90")), t(1_001));
+    let _ = p.apply(
+        &Input::succeed(EventId::new(b"n-paid").unwrap(), cny("99.90")),
+        t(1_001),
+    );
     assert_eq!(p.status(), Status::Succeeded);
     p
 }
@@ -64,7 +67,10 @@ fn signed_answer(method: &str, content: &str) -> String {
     format!(r#"{{"{field}":{content},"sign":"{sign}"}}"#)
 }
 
-fn verified<'a>(raw: &'a str, request: Request<'a>) -> Result<Verified<Answer<'a, 'a>>, AnswerError> {
+fn verified<'a>(
+    raw: &'a str,
+    request: Request<'a>,
+) -> Result<Verified<Answer<'a, 'a>>, AnswerError> {
     verify_answer(raw, request, &key().public_key())
 }
 
@@ -106,7 +112,10 @@ fn a_query_answer_maps_its_trade_status() {
         q("TRADE_FINISHED", "99.90"),
         Ok(Input::succeed(ev("TRADE_FINISHED"), cny("99.90")))
     );
-    assert_eq!(q("TRADE_CLOSED", "99.90"), Ok(Input::close(ev("TRADE_CLOSED"))));
+    assert_eq!(
+        q("TRADE_CLOSED", "99.90"),
+        Ok(Input::close(ev("TRADE_CLOSED")))
+    );
     assert_eq!(
         q("TRADE_SUCCESS", "9.99"),
         Err(MapError::AmountMismatch {
@@ -167,7 +176,9 @@ fn close_and_cancel_answers_discharge_close_trade() {
     let close_ev = derived(&["alipay.trade.close", ORDER]);
     let closed = map_answer(
         Request::Close,
-        &format!(r#"{{"code":"10000","msg":"Success","trade_no":"2026","out_trade_no":"{ORDER}"}}"#),
+        &format!(
+            r#"{{"code":"10000","msg":"Success","trade_no":"2026","out_trade_no":"{ORDER}"}}"#
+        ),
         &p,
     );
     assert_eq!(closed, Ok(Input::close(close_ev)));
@@ -194,7 +205,9 @@ fn close_and_cancel_answers_discharge_close_trade() {
     let cancel = |action: &str| {
         map_answer(
             Request::Cancel,
-            &format!(r#"{{"code":"10000","out_trade_no":"{ORDER}","retry_flag":"N","action":"{action}"}}"#),
+            &format!(
+                r#"{{"code":"10000","out_trade_no":"{ORDER}","retry_flag":"N","action":"{action}"}}"#
+            ),
             &p,
         )
     };
@@ -210,7 +223,9 @@ fn a_precreate_answer_is_initiate_and_an_error_response_is_nothing() {
     assert_eq!(
         map_answer(
             Request::Precreate,
-            &format!(r#"{{"code":"10000","msg":"Success","out_trade_no":"{ORDER}","qr_code":"https:\/\/qr.alipay.com\/bax0"}}"#),
+            &format!(
+                r#"{{"code":"10000","msg":"Success","out_trade_no":"{ORDER}","qr_code":"https:\/\/qr.alipay.com\/bax0"}}"#
+            ),
             &p
         ),
         Ok(Input::initiate(derived(&["alipay.trade.precreate", ORDER])))
@@ -220,7 +235,10 @@ fn a_precreate_answer_is_initiate_and_an_error_response_is_nothing() {
     let sign = key().sign_base64(content.as_bytes()).unwrap();
     let raw = format!(r#"{{"error_response":{content},"sign":"{sign}"}}"#);
     let answer = verified(&raw, Request::Precreate).unwrap();
-    assert_eq!(answer.to_input(&Facts::of(ORDER, &p)), Err(MapError::ProviderError));
+    assert_eq!(
+        answer.to_input(&Facts::of(ORDER, &p)),
+        Err(MapError::ProviderError)
+    );
 }
 
 #[test]
@@ -232,7 +250,10 @@ fn a_refund_answer_confirms_the_requested_refund_once() {
     let mut p = {
         let mut q = payment().with_deadline(t(1_500));
         let _ = q.tick(t(1_500));
-        let _ = q.apply(&Input::succeed(EventId::new(b"late").unwrap(), cny("99.90")), t(1_600));
+        let _ = q.apply(
+            &Input::succeed(EventId::new(b"late").unwrap(), cny("99.90")),
+            t(1_600),
+        );
         q
     };
     let [Effect::RefundRequired { amount, refund_id }] = p.pending_effects().as_slice()[..] else {
@@ -265,7 +286,10 @@ fn a_refund_answer_confirms_the_requested_refund_once() {
     assert_eq!(p.status(), Status::Refunded);
     // The outbox retried after a crash: Alipay answers the same refund (fund_change N).
     let retried = content.replace(r#""fund_change":"Y""#, r#""fund_change":"N""#);
-    assert_eq!(p.apply(&map(&p, &retried).unwrap(), t(1_800)), Outcome::Duplicate);
+    assert_eq!(
+        p.apply(&map(&p, &retried).unwrap(), t(1_800)),
+        Outcome::Duplicate
+    );
     // fastpay.refund.query for the same request number: the same refund, a duplicate.
     let query = Request::RefundQuery {
         out_request_no: refund_id.as_str(),
@@ -275,12 +299,17 @@ fn a_refund_answer_confirms_the_requested_refund_once() {
         refund_id.as_str()
     );
     let raw = signed_answer(query.method(), &found);
-    let by_query = verified(&raw, query).unwrap().to_input(&Facts::of(ORDER, &p)).unwrap();
+    let by_query = verified(&raw, query)
+        .unwrap()
+        .to_input(&Facts::of(ORDER, &p))
+        .unwrap();
     assert_eq!(p.apply(&by_query, t(1_900)), Outcome::Duplicate);
     // A query that finds nothing (yet) has nothing to apply.
     let raw = signed_answer(query.method(), r#"{"code":"10000","msg":"Success"}"#);
     assert_eq!(
-        verified(&raw, query).unwrap().to_input(&Facts::of(ORDER, &p)),
+        verified(&raw, query)
+            .unwrap()
+            .to_input(&Facts::of(ORDER, &p)),
         Err(MapError::NothingToApply)
     );
 }
@@ -303,7 +332,10 @@ fn a_forged_or_encrypted_answer_is_not_mapped() {
     // Content encryption on: the signed content is a string token; decrypt it first.
     let token = r#""QUJDREVGR0hJSktMTU5PUA==""#;
     let raw = signed_answer("alipay.trade.query", token);
-    assert_eq!(verified(&raw, Request::Query).unwrap_err(), AnswerError::Encrypted);
+    assert_eq!(
+        verified(&raw, Request::Query).unwrap_err(),
+        AnswerError::Encrypted
+    );
     // A verified content that is not an answer's JSON.
     assert!(matches!(
         Answer::parse("[1,2]", ResponseKind::Method, Request::Query),
@@ -313,7 +345,11 @@ fn a_forged_or_encrypted_answer_is_not_mapped() {
 
 // ---- Refund notifications (§4.2) ------------------------------------------------------------
 
-fn notification_params(status: &str, notify_id: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+fn notification_params(
+    status: &str,
+    notify_id: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut p: Vec<(String, String)> = [
         ("app_id", APP_ID),
         ("seller_id", SELLER_ID),
@@ -361,7 +397,11 @@ fn refund_notifications_map_to_the_refund_they_report() {
     let first = notification_params(
         "TRADE_SUCCESS",
         "nr-1",
-        &[("out_biz_no", "rf-1"), ("refund_fee", "30.00"), ("gmt_refund", "2026-11-27 11:00:00.000")],
+        &[
+            ("out_biz_no", "rf-1"),
+            ("refund_fee", "30.00"),
+            ("gmt_refund", "2026-11-27 11:00:00.000"),
+        ],
     );
     let input = map_note(&first, &p).unwrap();
     assert_eq!(
@@ -377,7 +417,11 @@ fn refund_notifications_map_to_the_refund_they_report() {
     let full = notification_params(
         "TRADE_CLOSED",
         "nr-2",
-        &[("out_biz_no", "rf-2"), ("refund_fee", "99.90"), ("gmt_refund", "2026-11-27 12:00:00.000")],
+        &[
+            ("out_biz_no", "rf-2"),
+            ("refund_fee", "99.90"),
+            ("gmt_refund", "2026-11-27 12:00:00.000"),
+        ],
     );
     let input = map_note(&full, &p).unwrap();
     assert_eq!(
@@ -396,10 +440,16 @@ fn refund_notifications_map_to_the_refund_they_report() {
     assert_eq!(again, input);
     assert_eq!(p.apply(&again, t(2_200)), Outcome::Duplicate);
     // And so does the first one.
-    assert_eq!(p.apply(&map_note(&first, &p).unwrap(), t(2_300)), Outcome::Duplicate);
+    assert_eq!(
+        p.apply(&map_note(&first, &p).unwrap(), t(2_300)),
+        Outcome::Duplicate
+    );
     // A TRADE_CLOSED without refund fields on this refunded payment is ignored.
     let bare = notification_params("TRADE_CLOSED", "nr-3", &[]);
-    assert_eq!(p.apply(&map_note(&bare, &p).unwrap(), t(2_400)), Outcome::Ignored);
+    assert_eq!(
+        p.apply(&map_note(&bare, &p).unwrap(), t(2_400)),
+        Outcome::Ignored
+    );
 }
 
 #[test]
@@ -420,20 +470,36 @@ fn a_return_from_the_cashier_never_marks_a_payment_paid() {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let mut content: Vec<_> = refs.clone();
     content.sort_by(|a, b| a.0.cmp(b.0));
-    let signed = content.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let signed = content
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
     let sign = key().sign_base64(signed.as_bytes()).unwrap();
     let mut query = String::new();
-    encode_pairs(refs.iter().copied().chain([("sign", sign.as_str()), ("sign_type", "RSA2")]), &mut query).unwrap();
+    encode_pairs(
+        refs.iter()
+            .copied()
+            .chain([("sign", sign.as_str()), ("sign_type", "RSA2")]),
+        &mut query,
+    )
+    .unwrap();
     let mut buf = vec![0u8; query.len()];
     let form = Form::decode(query.as_bytes(), &mut buf).unwrap();
     let note = Notification::verify(&form, SignRule::V1, &key().public_key()).unwrap();
     let input = return_to_input(&note, &MERCHANT, &Facts::of(ORDER, &p)).unwrap();
     assert_eq!(
         input,
-        Input::initiate(derived(&["alipay.trade.page.pay.return", "2026112722001400000000000001"]))
+        Input::initiate(derived(&[
+            "alipay.trade.page.pay.return",
+            "2026112722001400000000000001"
+        ]))
     );
     assert!(matches!(p.apply(&input, t(2_000)), Outcome::Applied(_)));
     assert_eq!(p.status(), Status::Processing);
@@ -452,13 +518,25 @@ fn a_return_from_the_cashier_never_marks_a_payment_paid() {
 /// One Alipay message: a notification, or an answer to a request.
 #[derive(Debug, Clone)]
 enum Msg {
-    Note { status: &'static str, notify: u8, refund: Option<(u8, &'static str)> },
+    Note {
+        status: &'static str,
+        notify: u8,
+        refund: Option<(u8, &'static str)>,
+    },
     Query(&'static str),
-    Close { not_exist: bool },
+    Close {
+        not_exist: bool,
+    },
     Cancel,
     Precreate,
-    Refund { id: u8, cumulative: &'static str },
-    RefundQuery { id: u8, amount: &'static str },
+    Refund {
+        id: u8,
+        cumulative: &'static str,
+    },
+    RefundQuery {
+        id: u8,
+        amount: &'static str,
+    },
 }
 
 fn msg() -> impl Strategy<Value = Msg> {
@@ -470,8 +548,16 @@ fn msg() -> impl Strategy<Value = Msg> {
     ];
     let fee = prop_oneof![Just("10.00"), Just("30.00"), Just("60.00"), Just("99.90")];
     prop_oneof![
-        (status.clone(), 0u8..6, prop::option::of((0u8..3, fee.clone())))
-            .prop_map(|(status, notify, refund)| Msg::Note { status, notify, refund }),
+        (
+            status.clone(),
+            0u8..6,
+            prop::option::of((0u8..3, fee.clone()))
+        )
+            .prop_map(|(status, notify, refund)| Msg::Note {
+                status,
+                notify,
+                refund
+            }),
         status.prop_map(Msg::Query),
         any::<bool>().prop_map(|not_exist| Msg::Close { not_exist }),
         Just(Msg::Cancel),
@@ -505,7 +591,11 @@ fn map_msg(m: &Msg, p: &Payment) -> Option<Input> {
     };
     let rid = |id: u8| format!("rf-{id}");
     match m {
-        Msg::Note { status, notify, refund } => {
+        Msg::Note {
+            status,
+            notify,
+            refund,
+        } => {
             let mut extra = vec![];
             let id;
             if let Some((r, fee)) = refund {
@@ -513,19 +603,26 @@ fn map_msg(m: &Msg, p: &Payment) -> Option<Input> {
                 extra.push(("out_biz_no", id.as_str()));
                 extra.push(("refund_fee", *fee));
             }
-            map_note(&notification_params(status, &format!("n-{notify}-{status}"), &extra), p).ok()
+            map_note(
+                &notification_params(status, &format!("n-{notify}-{status}"), &extra),
+                p,
+            )
+            .ok()
         }
         Msg::Query(status) => answer(
             Request::Query,
-            format!(r#"{{"code":"10000","out_trade_no":"{ORDER}","trade_status":"{status}","total_amount":"99.90"}}"#),
+            format!(
+                r#"{{"code":"10000","out_trade_no":"{ORDER}","trade_status":"{status}","total_amount":"99.90"}}"#
+            ),
         ),
         Msg::Close { not_exist: true } => answer(
             Request::Close,
             r#"{"code":"40004","sub_code":"ACQ.TRADE_NOT_EXIST"}"#.into(),
         ),
-        Msg::Close { not_exist: false } => {
-            answer(Request::Close, format!(r#"{{"code":"10000","out_trade_no":"{ORDER}"}}"#))
-        }
+        Msg::Close { not_exist: false } => answer(
+            Request::Close,
+            format!(r#"{{"code":"10000","out_trade_no":"{ORDER}"}}"#),
+        ),
         Msg::Cancel => answer(
             Request::Cancel,
             format!(r#"{{"code":"10000","out_trade_no":"{ORDER}","action":"close"}}"#),
@@ -537,15 +634,23 @@ fn map_msg(m: &Msg, p: &Payment) -> Option<Input> {
         Msg::Refund { id, cumulative } => {
             let id = rid(*id);
             answer(
-                Request::Refund { out_request_no: &id },
-                format!(r#"{{"code":"10000","out_trade_no":"{ORDER}","refund_fee":"{cumulative}","fund_change":"Y"}}"#),
+                Request::Refund {
+                    out_request_no: &id,
+                },
+                format!(
+                    r#"{{"code":"10000","out_trade_no":"{ORDER}","refund_fee":"{cumulative}","fund_change":"Y"}}"#
+                ),
             )
         }
         Msg::RefundQuery { id, amount } => {
             let id = rid(*id);
             answer(
-                Request::RefundQuery { out_request_no: &id },
-                format!(r#"{{"code":"10000","out_trade_no":"{ORDER}","out_request_no":"{id}","refund_amount":"{amount}","refund_status":"REFUND_SUCCESS"}}"#),
+                Request::RefundQuery {
+                    out_request_no: &id,
+                },
+                format!(
+                    r#"{{"code":"10000","out_trade_no":"{ORDER}","out_request_no":"{id}","refund_amount":"{amount}","refund_status":"REFUND_SUCCESS"}}"#
+                ),
             )
         }
     }

@@ -328,7 +328,10 @@ impl Verified<Answer<'_, '_>> {
                 if f.refund_amount.is_none() {
                     return Err(MapError::NothingToApply);
                 }
-                match f.refund_status.map(|_| json::plain(f.refund_status, "refund_status")) {
+                match f
+                    .refund_status
+                    .map(|_| json::plain(f.refund_status, "refund_status"))
+                {
                     None | Some(Ok("REFUND_SUCCESS")) => {}
                     Some(Ok(_)) => return Err(MapError::NothingToApply),
                     Some(Err(e)) => return Err(e),
