@@ -227,7 +227,7 @@ fn malformed_bodies_exit_2() {
         (b"a=1&a=1&sign=AAAA", "duplicate_key"),
         (b"a=1&&sign=AAAA", "empty_pair"),
         (
-            b"charset=GBK&subject=%D3%EF&sign=AAAA",
+            b"charset=Big5&subject=%D3%EF&sign=AAAA",
             "unsupported_charset",
         ),
         (b"a=%FF&sign=AAAA", "invalid_utf8"),

@@ -10,7 +10,7 @@
 //! The signed content follows rule V2: every common and business parameter except `sign`,
 //! empty ones dropped, keys sorted bytewise, `sign_type=RSA2` included.
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::{self, Write as _};
 
@@ -377,13 +377,18 @@ impl<'a> RequestSigner<'a> {
             ("biz_content", Some(biz_content.as_str())),
         ]
         .into_iter()
-        .filter_map(|(key, value)| value.map(|value| Field { key, value }))
+        .filter_map(|(key, value)| {
+            value.map(|value| Field {
+                key,
+                value: value.as_bytes(),
+            })
+        })
         .collect();
         params.sort_unstable_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
 
         let content = SignedContent::from_sorted(&params, SignRule::V2);
-        let mut signed_content = String::with_capacity(content.len());
-        content.pieces().for_each(|p| signed_content.push_str(p));
+        // Every value is UTF-8 text, so the content is too.
+        let signed_content = content.to_string();
         let sign = self
             .key
             .sign_digest(&content.digest())
@@ -394,7 +399,7 @@ impl<'a> RequestSigner<'a> {
         let pairs = params
             .iter()
             .map(|f| (f.key, f.value))
-            .chain([("sign", sign.as_str())]);
+            .chain([("sign", sign.as_bytes())]);
         encode_pairs(pairs, &mut body).map_err(|_| RequestError::InvalidField { field: "body" })?;
         Ok(SignedRequest {
             method,
