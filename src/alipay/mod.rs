@@ -8,6 +8,8 @@
 //!   [`Input`](crate::Input), and the reply (`success` / `fail`).
 //! - [`response`]: the exact signed JSON text of a synchronous response, found by a scan that
 //!   needs no heap.
+//! - [`encryption`]: content encryption, AES-CBC decryption of encrypted responses
+//!   (`AesKey`, feature `alipay-aes`).
 //! - `request` (feature `rsa`): signed bodies for `alipay.trade.precreate`, `query`,
 //!   `refund`, `close` and `cancel`.
 //!
@@ -35,6 +37,7 @@
 //! ```
 
 pub mod content;
+pub mod encryption;
 pub mod form;
 pub mod notify;
 #[cfg(feature = "rsa")]
