@@ -28,6 +28,7 @@ use core::fmt;
 
 use crate::signature::{MAX_SIGNATURE_BASE64_LEN, MAX_SIGNATURE_LEN, SignatureError};
 
+use super::cert::CertSn;
 use super::encryption::AesError;
 
 /// How deep the scan follows nested objects and arrays before refusing the text.
@@ -115,6 +116,17 @@ pub enum ResponseError {
     /// An encrypted response decrypted to something that is not a JSON object (the wrong AES
     /// key, in the rare case the padding still looked valid).
     DecryptedNotObject,
+    /// Certificate mode, and the response has no `alipay_cert_sn`, an empty one, or one that
+    /// is not an SN (32 hex digits): no certificate can be chosen to verify it.
+    MissingCertSn,
+    /// Certificate mode, and the response was signed with the key of an Alipay certificate
+    /// the host does not hold (Alipay rotated its certificate): fetch the certificate with
+    /// this SN (`alipay.open.app.alipaycert.download`), check it against Alipay's root,
+    /// add it, and query again.
+    UnknownCertSn {
+        /// The SN the response names.
+        sn: CertSn,
+    },
 }
 
 impl ResponseError {
@@ -130,6 +142,8 @@ impl ResponseError {
             ResponseError::Signature(e) => e.code(),
             ResponseError::Decryption(e) => e.code(),
             ResponseError::DecryptedNotObject => "decrypted_not_object",
+            ResponseError::MissingCertSn => "missing_cert_sn",
+            ResponseError::UnknownCertSn { .. } => "unknown_cert_sn",
         }
     }
 }
@@ -156,6 +170,13 @@ impl fmt::Display for ResponseError {
             ResponseError::Decryption(e) => write!(f, "cannot decrypt the response: {e}"),
             ResponseError::DecryptedNotObject => f.write_str(
                 "the decrypted response is not a JSON object (is it the right AES key?)",
+            ),
+            ResponseError::MissingCertSn => {
+                f.write_str("no alipay_cert_sn in the response: no certificate to verify it with")
+            }
+            ResponseError::UnknownCertSn { sn } => write!(
+                f,
+                "signed with the key of Alipay certificate {sn}, which is not held: fetch it"
             ),
         }
     }
@@ -576,6 +597,34 @@ pub fn verify_response<'a>(
     key: &crate::signature::Rsa2PublicKey,
 ) -> Result<SignedResponse<'a>, ResponseError> {
     signed_response(raw, method)?.verify_with(|content, sig| key.verify(content, sig))
+}
+
+/// Certificate mode: finds the signed content of a raw response to `method`, picks among the
+/// Alipay certificates the host holds the one its `alipay_cert_sn` names, and checks the
+/// signature with that certificate's key.
+///
+/// Errors, besides those of [`verify_response`]: [`ResponseError::MissingCertSn`], and
+/// [`ResponseError::UnknownCertSn`] when no certificate held has that SN (fetch the new one).
+/// An unsigned response is [`ResponseError::Unsigned`] whatever its SN.
+#[cfg(feature = "x509")]
+pub fn verify_response_with_certificates<'a>(
+    raw: &'a str,
+    method: &str,
+    certificates: &[super::cert::AlipayCertificate],
+) -> Result<SignedResponse<'a>, ResponseError> {
+    let found = signed_response(raw, method)?;
+    if found.sign.is_none() {
+        return Err(ResponseError::Unsigned { kind: found.kind });
+    }
+    let sn = found
+        .alipay_cert_sn
+        .and_then(CertSn::parse)
+        .ok_or(ResponseError::MissingCertSn)?;
+    let cert = certificates
+        .iter()
+        .find(|c| c.sn() == sn)
+        .ok_or(ResponseError::UnknownCertSn { sn })?;
+    found.verify_with(|content, sig| cert.public_key().verify(content, sig))
 }
 
 #[cfg(test)]
