@@ -28,7 +28,7 @@ enum Key {
 /// use paystate::alipay::encryption::{AesError, AesKey};
 ///
 /// let key = AesKey::from_base64("AAECAwQFBgcICQoLDA0ODw==")?;
-/// let mut ct = [0u8; 64];
+/// let mut ct = [0u8; 128]; // the ciphertext (32 bytes), then its base64 (44)
 /// let ciphertext = key.encrypt_base64(br#"{"code":"10000"}"#, &mut ct)?;
 /// let mut pt = [0u8; 64];
 /// assert_eq!(key.decrypt_base64(ciphertext, &mut pt)?, br#"{"code":"10000"}"#);
