@@ -131,7 +131,7 @@ impl defmt::Format for crate::alipay::request::SignedRequest {
 }
 
 #[cfg(feature = "rsa")]
-impl defmt::Format for crate::alipay::request::RequestSigner<'_> {
+impl defmt::Format for crate::alipay::request::RequestSigner {
     fn format(&self, f: defmt::Formatter<'_>) {
         // The key is never printed.
         defmt::write!(f, "RequestSigner {{ .. }}")
