@@ -54,10 +54,11 @@ impl SignRule {
     /// Whether a field with this key and value is part of the signed content: neither key
     /// nor value is [blank](is_blank), the key is not `sign`, nor `sign_type` under V1.
     pub fn includes(self, key: &str, value: &[u8]) -> bool {
-        !is_blank(value)
-            && !is_blank(key.as_bytes())
-            && key != "sign"
-            && !(self == SignRule::V1 && key == "sign_type")
+        let dropped = is_blank(value)
+            || is_blank(key.as_bytes())
+            || key == "sign"
+            || (self == SignRule::V1 && key == "sign_type");
+        !dropped
     }
 }
 

@@ -113,7 +113,7 @@ impl AesKey {
             Key::Aes256(k) => cbc::Decryptor::<Aes256>::new(k.into(), &IV.into())
                 .decrypt_padded_b2b::<Pkcs7>(ciphertext, out),
         };
-        plain.map(|p| &*p).map_err(|_| AesError::BadPadding)
+        plain.map_err(|_| AesError::BadPadding)
     }
 
     /// Decodes the base64 `ciphertext` strictly and decrypts it into `out`, which must be at
@@ -177,9 +177,7 @@ impl AesKey {
             Key::Aes256(k) => cbc::Encryptor::<Aes256>::new(k.into(), &IV.into())
                 .encrypt_padded_b2b::<Pkcs7>(plaintext, out),
         };
-        cipher
-            .map(|c| &*c)
-            .map_err(|_| AesError::BufferTooSmall { needed })
+        cipher.map_err(|_| AesError::BufferTooSmall { needed })
     }
 
     /// [`AesKey::encrypt`], then base64: the text Alipay puts in an encrypted response. `out`
