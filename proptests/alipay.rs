@@ -45,15 +45,18 @@ fn reference_decode(body: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, ()> {
             return Err(());
         }
     }
-    if let Some(charset) = map.get(b"charset".as_slice())
-        && !charset.eq_ignore_ascii_case(b"utf-8")
-        && !charset.eq_ignore_ascii_case(b"utf8")
-    {
-        return Err(());
-    }
+    // UTF-8 unless the form declares GBK (or GB2312); any other charset is refused.
+    let gbk = match map.get(b"charset".as_slice()) {
+        None => false,
+        Some(c) if c.eq_ignore_ascii_case(b"utf-8") || c.eq_ignore_ascii_case(b"utf8") => false,
+        Some(c) if c.eq_ignore_ascii_case(b"gbk") || c.eq_ignore_ascii_case(b"gb2312") => true,
+        Some(_) => return Err(()),
+    };
     for (k, v) in &map {
         std::str::from_utf8(k).map_err(|_| ())?;
-        std::str::from_utf8(v).map_err(|_| ())?;
+        if !gbk {
+            std::str::from_utf8(v).map_err(|_| ())?;
+        }
     }
     if map.len() > paystate::alipay::form::MAX_FIELDS {
         return Err(());
@@ -72,7 +75,7 @@ fn decoded(body: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, FormError> {
     Ok(form
         .fields()
         .iter()
-        .map(|f| (f.key.as_bytes().to_vec(), f.value.as_bytes().to_vec()))
+        .map(|f| (f.key.as_bytes().to_vec(), f.value.to_vec()))
         .collect())
 }
 
@@ -98,6 +101,7 @@ fn form_bytes() -> impl Strategy<Value = Vec<u8>> {
         4 => (piece(1), piece(0)).prop_map(|(k, v)| [k, b"=".to_vec(), v].concat()),
         1 => Just(b"charset=utf-8".to_vec()),
         1 => Just(b"charset=GBK".to_vec()),
+        1 => Just(b"charset=gb2312".to_vec()),
         1 => Just(b"a=1".to_vec()),
     ];
     prop_oneof![
@@ -114,7 +118,9 @@ fn text() -> impl Strategy<Value = String> {
             "+".to_owned(),
             "%".to_owned(),
             "&=".to_owned(),
-            " ".to_owned()
+            " ".to_owned(),
+            "\u{3000}\t".to_owned(),
+            "\u{a0}".to_owned(),
         ]),
     ]
 }
@@ -164,15 +170,23 @@ proptest! {
         let mut buf = vec![0u8; body.len()];
         let form = Form::decode(body.as_bytes(), &mut buf).unwrap();
         let back: BTreeMap<String, String> =
-            form.fields().iter().map(|f| (f.key.to_owned(), f.value.to_owned())).collect();
+            form.fields().iter().map(|f| (f.key.to_owned(), f.value_str().unwrap().to_owned())).collect();
         prop_assert_eq!(&back, &map);
 
-        // The signed content is the sorted join of the non-empty values, minus sign (and
-        // sign_type under V1); its digest is the SHA-256 of that string.
+        // The signed content is the sorted join of the non-blank pairs (Java's whitespace:
+        // ASCII controls 9..=13 and 28..=31, space separators but the no-break ones, line and
+        // paragraph separators), minus sign (and sign_type under V1); its digest is the
+        // SHA-256 of that string.
+        let blank = |t: &str| {
+            t.chars().all(|c| {
+                matches!(c as u32, 9..=13 | 28..=32 | 0x1680 | 0x2000..=0x2006 | 0x2008..=0x200A
+                    | 0x2028 | 0x2029 | 0x205F | 0x3000)
+            })
+        };
         for rule in [SignRule::V1, SignRule::V2] {
             let expected: Vec<String> = map
                 .iter()
-                .filter(|(k, v)| !v.is_empty() && *k != "sign" && !(rule == SignRule::V1 && *k == "sign_type"))
+                .filter(|(k, v)| !(blank(v) || blank(k) || *k == "sign" || (rule == SignRule::V1 && *k == "sign_type")))
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             let content = SignedContent::new(&form, rule);

@@ -124,6 +124,26 @@ impl defmt::Format for crate::signature::x509::Certificate {
     }
 }
 
+#[cfg(feature = "x509")]
+impl defmt::Format for crate::alipay::cert::AlipayCertificate {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "AlipayCertificate {{ sn: {}, not_after: {} }}",
+            self.sn(),
+            self.not_after()
+        )
+    }
+}
+
+#[cfg(feature = "alipay-aes")]
+impl defmt::Format for crate::alipay::encryption::AesKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        // The key is never printed.
+        defmt::write!(f, "AesKey(AES-{=u32})", self.bits())
+    }
+}
+
 #[cfg(feature = "rsa")]
 impl defmt::Format for crate::alipay::request::SignedRequest {
     fn format(&self, f: defmt::Formatter<'_>) {
@@ -137,7 +157,7 @@ impl defmt::Format for crate::alipay::request::SignedRequest {
 }
 
 #[cfg(feature = "rsa")]
-impl defmt::Format for crate::alipay::request::RequestSigner<'_> {
+impl defmt::Format for crate::alipay::request::RequestSigner {
     fn format(&self, f: defmt::Formatter<'_>) {
         // The key is never printed.
         defmt::write!(f, "RequestSigner {{ .. }}")

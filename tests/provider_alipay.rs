@@ -708,3 +708,91 @@ proptest! {
         prop_assert_eq!(&p, &before_second);
     }
 }
+
+#[cfg(feature = "alipay-aes")]
+#[test]
+fn an_encrypted_answer_verifies_decrypts_and_maps() {
+    use paystate::alipay::encryption::AesKey;
+    use paystate::provider::alipay::verify_encrypted_answer;
+    let aes = AesKey::from_base64("aa4BtZ4tspm2wnXLb1ThQA==").unwrap();
+    let plain = format!(
+        r#"{{"code":"10000","msg":"Success","out_trade_no":"{ORDER}","trade_status":"TRADE_SUCCESS","total_amount":"99.90"}}"#
+    );
+    let mut out = vec![0u8; plain.len() * 3 + 64];
+    let token = format!(
+        "\"{}\"",
+        aes.encrypt_base64(plain.as_bytes(), &mut out).unwrap()
+    );
+    let raw = signed_answer("alipay.trade.query", &token);
+    let mut buf = vec![0u8; raw.len()];
+    let answer =
+        verify_encrypted_answer(&raw, Request::Query, &key().public_key(), &aes, &mut buf).unwrap();
+    assert_eq!(
+        answer.to_input(&Facts::of(ORDER, &payment())),
+        Ok(Input::succeed(
+            derived(&["alipay.trade.query", ORDER, "TRADE_SUCCESS"]),
+            cny("99.90")
+        ))
+    );
+    // The wrong content key: verified, but not an answer.
+    let wrong = AesKey::from_base64("bb4BtZ4tspm2wnXLb1ThQA==").unwrap();
+    let mut buf = vec![0u8; raw.len()];
+    assert!(matches!(
+        verify_encrypted_answer(&raw, Request::Query, &key().public_key(), &wrong, &mut buf),
+        Err(AnswerError::Response(_))
+    ));
+}
+
+#[cfg(feature = "x509")]
+#[test]
+fn a_certificate_mode_answer_is_verified_by_the_certificate_it_names() {
+    use paystate::alipay::response::ResponseError;
+    use x509_cert_for_tests::load;
+    let held = [
+        load("alipayCertPublicKey_RSA2.crt"),
+        load("selfgen_alipay_cert.pem"),
+    ];
+    let content = format!(
+        r#"{{"code":"10000","out_trade_no":"{ORDER}","trade_status":"WAIT_BUYER_PAY","total_amount":"99.90"}}"#
+    );
+    let sign = key().sign_base64(content.as_bytes()).unwrap();
+    let with_sn = |sn: &str| {
+        format!(
+            r#"{{"alipay_trade_query_response":{content},"alipay_cert_sn":"{sn}","sign":"{sign}"}}"#
+        )
+    };
+    // selfgen_alipay_cert.pem certifies the test key's public half.
+    let raw = with_sn(&held[1].sn().to_string());
+    let answer = verify_answer(&raw, Request::Query, &held[..]).unwrap();
+    assert_eq!(
+        answer.to_input(&Facts::of(ORDER, &payment())),
+        Ok(Input::initiate(derived(&[
+            "alipay.trade.query",
+            ORDER,
+            "WAIT_BUYER_PAY"
+        ])))
+    );
+    // Named by the other certificate: the signature does not verify.
+    let raw = with_sn(&held[0].sn().to_string());
+    assert!(verify_answer(&raw, Request::Query, &held[..]).is_err());
+    // An SN the host does not hold: its own error, so the host fetches the certificate.
+    let raw = with_sn("0123456789abcdef0123456789abcdef");
+    assert!(matches!(
+        verify_answer(&raw, Request::Query, &held[..]),
+        Err(AnswerError::Response(ResponseError::UnknownCertSn { .. }))
+    ));
+}
+
+#[cfg(feature = "x509")]
+mod x509_cert_for_tests {
+    use paystate::alipay::cert::AlipayCertificate;
+    use paystate::signature::x509::Certificate;
+
+    pub fn load(name: &str) -> AlipayCertificate {
+        let path = format!(
+            "{}/tests/data/alipay_cert_sn/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        AlipayCertificate::new(&Certificate::parse(&std::fs::read(path).unwrap()).unwrap()).unwrap()
+    }
+}

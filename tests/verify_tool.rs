@@ -1,6 +1,6 @@
 //! `examples/verify`: the verdict, the signed content and the exit status of DESIGN.md §8 for
 //! `alipay` and `alipay-response`, on real vectors, keys in every format, and bad input.
-#![cfg(feature = "rsa")]
+#![cfg(all(feature = "rsa", feature = "x509", feature = "alipay-aes"))]
 
 #[path = "../examples/verify/main.rs"]
 #[allow(dead_code)]
@@ -227,7 +227,7 @@ fn malformed_bodies_exit_2() {
         (b"a=1&a=1&sign=AAAA", "duplicate_key"),
         (b"a=1&&sign=AAAA", "empty_pair"),
         (
-            b"charset=GBK&subject=%D3%EF&sign=AAAA",
+            b"charset=Big5&subject=%D3%EF&sign=AAAA",
             "unsupported_charset",
         ),
         (b"a=%FF&sign=AAAA", "invalid_utf8"),
@@ -378,4 +378,204 @@ fn unsigned_error_response_is_not_valid() {
         (exit, json["response_key"].as_str()),
         (0, Some("error_response"))
     );
+}
+
+/// A body signed (rule V1) by the test key over its non-blank pairs; values may be bytes.
+fn self_signed_body(params: &[(&str, &[u8])]) -> Vec<u8> {
+    let private = Rsa2PrivateKey::parse(&data("keys/app2048.pkcs8.pem")).unwrap();
+    let mut kept: Vec<_> = params
+        .iter()
+        .filter(|(k, v)| *k != "sign_type" && !v.iter().all(|b| b.is_ascii_whitespace()))
+        .collect();
+    kept.sort_by(|a, b| a.0.cmp(b.0));
+    let mut content = Vec::new();
+    for (i, (k, v)) in kept.iter().enumerate() {
+        if i > 0 {
+            content.push(b'&');
+        }
+        content.extend_from_slice(k.as_bytes());
+        content.push(b'=');
+        content.extend_from_slice(v);
+    }
+    let sign = private.sign_base64(&content).unwrap();
+    let mut body = String::new();
+    encode_pairs(
+        params.iter().copied().chain([("sign", sign.as_bytes())]),
+        &mut body,
+    )
+    .unwrap();
+    body.into_bytes()
+}
+
+#[test]
+fn gbk_and_blank_notifications_verify() {
+    // 测试 in GBK is B2 E2 CA D4.
+    let gbk = self_signed_body(&[
+        ("charset", b"GBK"),
+        ("notify_id", b"n-1"),
+        ("subject", &[0xB2, 0xE2, 0xCA, 0xD4]),
+        ("body", b" "),
+        ("sign_type", b"RSA2"),
+    ]);
+    let (json, exit) = run(&["alipay", "--public-key", "@keys/app2048.spki.pem"], &gbk);
+    assert_eq!((exit, json["valid"].as_bool()), (0, Some(true)), "{json}");
+    assert_eq!(json["charset"], "GBK");
+    assert_eq!(
+        json["signed_content"],
+        r"charset=GBK&notify_id=n-1&subject=\xB2\xE2\xCA\xD4"
+    );
+    let tampered = String::from_utf8(gbk).unwrap().replace("%D4", "%D5");
+    let (json, exit) = run(
+        &["alipay", "--public-key", "@keys/app2048.spki.pem"],
+        tampered.as_bytes(),
+    );
+    assert_eq!(
+        (exit, json["reason"].as_str()),
+        (1, Some("signature_mismatch"))
+    );
+}
+
+const AES_KEY: &str = "aGVsbG8gd29ybGQgMTIzNA==";
+
+fn encrypted_response(plain: &str, sn: Option<&str>) -> String {
+    let key = paystate::alipay::encryption::AesKey::from_base64(AES_KEY).unwrap();
+    let mut out = vec![0u8; plain.len() * 3 + 64];
+    let token = key.encrypt_base64(plain.as_bytes(), &mut out).unwrap();
+    let private = Rsa2PrivateKey::parse(&data("keys/app2048.pkcs8.pem")).unwrap();
+    let sign = private
+        .sign_base64(format!("\"{token}\"").as_bytes())
+        .unwrap();
+    let sn = sn.map_or(String::new(), |sn| format!(r#","alipay_cert_sn":"{sn}""#));
+    format!(r#"{{"alipay_trade_query_response":"{token}","sign":"{sign}"{sn}}}"#)
+}
+
+#[test]
+fn encrypted_responses() {
+    let plain = r#"{"code":"10000","msg":"Success","trade_status":"TRADE_SUCCESS"}"#;
+    let raw = encrypted_response(plain, None);
+    let args = [
+        "alipay-response",
+        "--public-key",
+        "@keys/app2048.spki.pem",
+        "--method",
+        "alipay.trade.query",
+    ];
+    let with_key = [&args[..], &["--aes-key", AES_KEY]].concat();
+    let (json, exit) = run(&with_key, raw.as_bytes());
+    assert_eq!((exit, json["valid"].as_bool()), (0, Some(true)), "{json}");
+    assert_eq!(json["encrypted"], true);
+    assert_eq!(json["decrypted_content"], plain);
+    assert!(json["signed_content"].as_str().unwrap().starts_with('"'));
+
+    // Without the AES key: genuine, but the content stays encrypted.
+    let (json, exit) = run(&args, raw.as_bytes());
+    assert_eq!((exit, &json["encrypted"]), (0, &Value::Bool(true)));
+    assert_eq!(json["decrypted_content"], Value::Null);
+
+    // Another AES key: the signature is genuine, the content cannot be read.
+    let other = [&args[..], &["--aes-key", "AAECAwQFBgcICQoLDA0ODw=="]].concat();
+    let (json, exit) = run(&other, raw.as_bytes());
+    assert_eq!((exit, json["valid"].as_bool()), (1, Some(false)));
+    assert!(
+        ["bad_padding", "decrypted_not_object"].contains(&json["reason"].as_str().unwrap()),
+        "{json}"
+    );
+    // A key that is not one.
+    let bad = [&args[..], &["--aes-key", "AAEC"]].concat();
+    let (json, exit) = run(&bad, raw.as_bytes());
+    assert_eq!((exit, json["reason"].as_str()), (2, Some("bad_aes_key")));
+
+    // A string response is no longer unreadable: its signature is what fails.
+    let (json, exit) = run(
+        &args,
+        br#"{"alipay_trade_query_response":"QUJD","sign":"AAAA"}"#,
+    );
+    assert_eq!(
+        (exit, json["reason"].as_str()),
+        (1, Some("sign_wrong_length"))
+    );
+    assert_eq!(json["encrypted"], true);
+}
+
+#[test]
+fn certificate_mode() {
+    let selfgen = "3e1b32f91b24396d2c3d3ec61b1f24ff";
+    let args = [
+        "alipay-response",
+        "--alipay-cert",
+        "@alipay_cert_sn/alipayCertPublicKey_RSA2.crt",
+        "--alipay-cert",
+        "@alipay_cert_sn/selfgen_alipay_cert.pem",
+        "--method",
+        "alipay.trade.query",
+        "--aes-key",
+        AES_KEY,
+    ];
+    let plain = r#"{"code":"10000"}"#;
+    let (json, exit) = run(&args, encrypted_response(plain, Some(selfgen)).as_bytes());
+    assert_eq!((exit, json["valid"].as_bool()), (0, Some(true)), "{json}");
+    assert_eq!(json["alipay_cert_sn"], selfgen);
+    assert_eq!(json["decrypted_content"], plain);
+
+    // Alipay rotated its certificate: an SN the host does not hold.
+    let rotated = "0123456789abcdef0123456789abcdef";
+    let (json, exit) = run(&args, encrypted_response(plain, Some(rotated)).as_bytes());
+    assert_eq!(
+        (exit, json["reason"].as_str()),
+        (1, Some("unknown_cert_sn"))
+    );
+    let detail = json["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(rotated) && detail.contains(selfgen),
+        "{detail}"
+    );
+    // No SN at all.
+    let (json, exit) = run(&args, encrypted_response(plain, None).as_bytes());
+    assert_eq!(
+        (exit, json["reason"].as_str()),
+        (1, Some("missing_cert_sn"))
+    );
+
+    for (args, reason) in [
+        (
+            vec![
+                "alipay-response",
+                "--alipay-cert",
+                "@alipay_cert_sn/selfgen_alipay_cert.pem",
+                "--public-key",
+                "@keys/app2048.spki.pem",
+                "--method",
+                "m",
+            ],
+            "bad_usage",
+        ),
+        (vec!["alipay-response", "--method", "m"], "bad_usage"),
+        (
+            vec![
+                "alipay-response",
+                "--alipay-cert",
+                "@keys/app2048.spki.pem",
+                "--method",
+                "m",
+            ],
+            "bad_certificate",
+        ),
+        (
+            vec![
+                "alipay-response",
+                "--alipay-cert",
+                "@nope.crt",
+                "--method",
+                "m",
+            ],
+            "unreadable_key",
+        ),
+    ] {
+        let (json, exit) = run(&args, b"{}");
+        assert_eq!(
+            (exit, json["reason"].as_str()),
+            (2, Some(reason)),
+            "{args:?}"
+        );
+    }
 }

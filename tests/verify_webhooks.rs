@@ -1,6 +1,6 @@
 //! `examples/verify` for `hmac`, `stripe` and `wechatpay`: one JSON object, exit 0 valid, 1 for a
 //! failed signature or window, 2 for bad usage or unreadable input.
-#![cfg(all(feature = "rsa", feature = "wechatpay"))]
+#![cfg(all(feature = "rsa", feature = "wechatpay", feature = "alipay-aes"))]
 
 #[path = "../examples/verify/main.rs"]
 #[allow(dead_code)]

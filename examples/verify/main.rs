@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! verify alipay --public-key KEY [--rule v1|v2]                      < form-urlencoded body
-//! verify alipay-response --public-key KEY --method alipay.trade.query < raw JSON response
+//! verify alipay-response (--public-key KEY | --alipay-cert CERT...) --method alipay.trade.query
+//!                   [--aes-key BASE64]                           < raw JSON response
 //! verify wechatpay --public-key KEY|CERT --timestamp T --nonce N --signature B64 --now NOW < body
 //! verify stripe --secret whsec_... --header 't=...,v1=...' --now NOW [--tolerance 300] < body
 //! verify hmac --secret S --timestamp T --signature HEX --now NOW [--tolerance 300]   < body
@@ -13,7 +14,9 @@
 //! `{"valid":false,"reason":"...","detail":"...",...}`, with the exact signed content it
 //! computed — and exits 0 when valid, 1 when the signature or the time window fails, 2 for bad usage or
 //! unreadable input (a key that does not load, a body that is not a well-formed form or
-//! JSON response).
+//! JSON response). A `charset=GBK` notification is verified over its GBK bytes (they show as
+//! `\xNN` in the signed content); an encrypted response reports `"encrypted":true` and, with
+//! `--aes-key`, the `decrypted_content`.
 //!
 //! Each scheme lives in its own file, gets the arguments after its name and the message's
 //! reader, and returns a [`Verdict`]; this file only dispatches (in [`run`]) and holds the
@@ -34,13 +37,16 @@ use serde_json::{Map, Value};
 const USAGE: &str = "\
 usage:
   verify alipay --public-key KEY [--rule v1|v2]                      < form-urlencoded body
-  verify alipay-response --public-key KEY --method alipay.trade.query < raw JSON response
+  verify alipay-response (--public-key KEY | --alipay-cert CERT...) --method alipay.trade.query
+                  [--aes-key BASE64]                           < raw JSON response
   verify wechatpay --public-key KEY|CERT --timestamp T --nonce N --signature B64 --now NOW < body
   verify stripe --secret whsec_... --header 't=...,v1=...' --now NOW [--tolerance 300] < body
   verify hmac --secret S --timestamp T --signature HEX --now NOW [--tolerance 300]   < body
 
 KEY is a file holding the key as PEM, DER, or Alipay's bare base64; for wechatpay, also an
-X.509 platform certificate (PEM or DER).
+X.509 platform certificate (PEM or DER). Certificate mode: --alipay-cert (repeatable) names
+the Alipay public-key certificates held; the response's alipay_cert_sn picks one
+(unknown_cert_sn: fetch the new certificate). --aes-key decrypts an encrypted response.
 Exit status: 0 valid, 1 signature or window fails, 2 bad usage or unreadable input.";
 
 /// The verdict of one run: the JSON object to print and the exit status.
@@ -86,13 +92,23 @@ impl Verdict {
     }
 }
 
-/// `--name value` / `--name=value` options, each at most once, from a fixed list.
-pub struct Options(BTreeMap<&'static str, String>);
+/// `--name value` / `--name=value` options from a fixed list, each at most once unless it is
+/// repeatable.
+pub struct Options(BTreeMap<&'static str, Vec<String>>);
 
 impl Options {
-    /// Parses `args` allowing only the names in `allowed` (with their `--`).
+    /// Parses `args` allowing only the names in `allowed` (with their `--`), each once.
     pub fn parse(args: &[String], allowed: &[&'static str]) -> Result<Options, String> {
-        let mut map = BTreeMap::new();
+        Options::parse_repeatable(args, allowed, &[])
+    }
+
+    /// Like [`Options::parse`]; the names in `repeatable` may be given more than once.
+    pub fn parse_repeatable(
+        args: &[String],
+        allowed: &[&'static str],
+        repeatable: &[&str],
+    ) -> Result<Options, String> {
+        let mut map: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             let (name, inline) = match arg.split_once('=') {
@@ -110,16 +126,26 @@ impl Options {
                     .cloned()
                     .ok_or_else(|| format!("{name} needs a value"))?,
             };
-            if map.insert(name, value).is_some() {
+            let values = map.entry(name).or_default();
+            if !values.is_empty() && !repeatable.contains(&name) {
                 return Err(format!("{name} given twice"));
             }
+            values.push(value);
         }
         Ok(Options(map))
     }
 
-    /// The value of an option, if given.
+    /// The value of an option, if given (the first, for a repeatable one).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.0.get(name).and_then(|v| v.first()).map(String::as_str)
+    }
+
+    /// Every value of a repeatable option, in order.
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .get(name)
+            .map(|v| v.iter().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
     /// The value of a required option.

@@ -4,9 +4,10 @@
 //! The input is the raw body, so the seeds are real notification bodies. For each body:
 //! - `Form::decode` never panics or allocates, agrees with a plain reference decoder written
 //!   from §4 (`+` and `%XX` once, strictly; no empty pair, no pair without `=`, no empty key,
-//!   no duplicate key, UTF-8 only), and when it refuses, the error is one the body really has;
+//!   no duplicate key, UTF-8 keys, UTF-8 values unless `charset` is GBK or GB2312), and when
+//!   it refuses, the error is one the body really has;
 //!   a decoded form re-encodes (`encode_pairs`) to a body that decodes to the same fields;
-//! - the signed content under V1 and V2 is exactly the reference content (sorted, empty values,
+//! - the signed content under V1 and V2 is exactly the reference content (sorted, blank pairs,
 //!   `sign` and, under V1, `sign_type` dropped), and its digest is SHA-256 of it;
 //! - `verify_with` hands the host exactly that digest and the strictly base64-decoded `sign`;
 //! - with the real Alipay keys, `verify` succeeds only for the genuine signed content and
@@ -99,7 +100,7 @@ fn unescape(raw: &[u8]) -> Result<Vec<u8>, Vec<usize>> {
 
 /// The decoded fields, sorted by key, or every error the body has (any of them may be the
 /// one reported: the decoder stops at the first it meets).
-fn reference_decode(body: &[u8], max: usize) -> Result<Vec<(String, String)>, Vec<FormError>> {
+fn reference_decode(body: &[u8], max: usize) -> Result<Vec<(String, Vec<u8>)>, Vec<FormError>> {
     if body.is_empty() {
         return Err(vec![FormError::Empty]);
     }
@@ -144,16 +145,19 @@ fn reference_decode(body: &[u8], max: usize) -> Result<Vec<(String, String)>, Ve
             errors.push(FormError::DuplicateKey { at: *at });
         }
     }
+    let gbk = pairs.iter().any(|(k, v, _)| {
+        k == b"charset" && matches!(&v.to_ascii_lowercase()[..], b"gbk" | b"gb2312")
+    });
     let mut fields = Vec::new();
     for (k, v, at) in &pairs {
-        match (String::from_utf8(k.clone()), String::from_utf8(v.clone())) {
-            (Ok(k), Ok(v)) => fields.push((k, v)),
+        match (String::from_utf8(k.clone()), gbk || std::str::from_utf8(v).is_ok()) {
+            (Ok(k), true) => fields.push((k, v.clone())),
             _ => errors.push(FormError::InvalidUtf8 { at: *at }),
         }
     }
     if let Some((_, v, _)) = pairs.iter().find(|(k, _, _)| k == b"charset") {
         let name = v.to_ascii_lowercase();
-        if name != b"utf-8" && name != b"utf8" {
+        if !matches!(&name[..], b"utf-8" | b"utf8" | b"gbk" | b"gb2312") {
             let shown: String = v
                 .iter()
                 .take(16)
@@ -172,21 +176,48 @@ fn reference_decode(body: &[u8], max: usize) -> Result<Vec<(String, String)>, Ve
     }
 }
 
-fn reference_content(fields: &[(String, String)], rule: SignRule) -> String {
-    fields
+/// Empty or only Java whitespace (`Character.isWhitespace`), in UTF-8 or, for bytes that are
+/// not UTF-8, in GBK (where the only non-ASCII whitespace is U+3000, `A1 A1`).
+fn reference_blank(value: &[u8]) -> bool {
+    let ws = |c: u32| {
+        matches!(c, 9..=13 | 28..=32 | 0x1680 | 0x2000..=0x2006 | 0x2008..=0x200A
+            | 0x2028 | 0x2029 | 0x205F | 0x3000)
+    };
+    match std::str::from_utf8(value) {
+        Ok(text) => text.chars().all(|c| ws(c as u32)),
+        Err(_) => {
+            let mut i = 0;
+            while i < value.len() {
+                if ws(u32::from(value[i])) {
+                    i += 1;
+                } else if value[i..].starts_with(&[0xA1, 0xA1]) {
+                    i += 2;
+                } else {
+                    return false;
+                }
+            }
+            true
+        }
+    }
+}
+
+fn reference_content(fields: &[(String, Vec<u8>)], rule: SignRule) -> Vec<u8> {
+    let kept: Vec<Vec<u8>> = fields
         .iter()
         .filter(|(k, v)| {
-            !v.is_empty() && k != "sign" && !(rule == SignRule::V1 && k == "sign_type")
+            !reference_blank(v)
+                && !reference_blank(k.as_bytes())
+                && k != "sign"
+                && !(rule == SignRule::V1 && k == "sign_type")
         })
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+        .map(|(k, v)| [k.as_bytes(), b"=", v].concat())
+        .collect();
+    kept.join(&b'&')
 }
 
 /// Strict standard base64: padding required, canonical trailing bits. `None` if not.
-fn reference_base64(text: &str) -> Option<Vec<u8>> {
+fn reference_base64(b: &[u8]) -> Option<Vec<u8>> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = text.as_bytes();
     if b.is_empty() || !b.len().is_multiple_of(4) {
         return None;
     }
@@ -375,7 +406,7 @@ fn payments(fields: &[(String, String)]) -> Vec<Payment> {
     vec![pending, paid, partly, refunded]
 }
 
-fn check_form<const N: usize>(body: &[u8]) -> Option<Vec<(String, String)>> {
+fn check_form<const N: usize>(body: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
     let mut buf = vec![0u8; body.len()];
     let decoded = no_alloc("Form::decode", || {
         Form::<N>::decode_with_capacity(body, &mut buf)
@@ -383,14 +414,15 @@ fn check_form<const N: usize>(body: &[u8]) -> Option<Vec<(String, String)>> {
     let want = reference_decode(body, N);
     match (&decoded, &want) {
         (Ok(form), Ok(fields)) => {
-            let got: Vec<(String, String)> = form
+            let got: Vec<(String, Vec<u8>)> = form
                 .fields()
                 .iter()
-                .map(|f| (f.key.to_owned(), f.value.to_owned()))
+                .map(|f| (f.key.to_owned(), f.value.to_vec()))
                 .collect();
             assert_eq!(&got, fields, "decoded fields (capacity {N})");
             for (k, v) in fields {
-                assert_eq!(form.get(k), Some(v.as_str()), "get({k:?})");
+                assert_eq!(form.get_bytes(k), Some(v.as_slice()), "get_bytes({k:?})");
+                assert_eq!(form.get(k), std::str::from_utf8(v).ok(), "get({k:?})");
             }
         }
         (Err(e), Err(errors)) => {
@@ -413,10 +445,28 @@ fn check_form<const N: usize>(body: &[u8]) -> Option<Vec<(String, String)>> {
 
 fuzz_target!(|body: &[u8]| {
     let narrow = check_form::<4>(body);
-    let Some(fields) = check_form::<64>(body) else {
+    let Some(raw_fields) = check_form::<64>(body) else {
         assert!(narrow.is_none());
         return;
     };
+    // What the mapping reads: blank values are never read (they are not signed), and values
+    // that are not UTF-8 (GBK) are not text.
+    let not_text: Vec<String> = raw_fields
+        .iter()
+        .filter(|(_, v)| !reference_blank(v) && std::str::from_utf8(v).is_err())
+        .map(|(k, _)| k.clone())
+        .collect();
+    let fields: Vec<(String, String)> = raw_fields
+        .iter()
+        .map(|(k, v)| {
+            let text = if reference_blank(v) {
+                String::new()
+            } else {
+                String::from_utf8_lossy(v).into_owned()
+            };
+            (k.clone(), text)
+        })
+        .collect();
     let mut buf = vec![0u8; body.len()];
     let form = Form::decode(body, &mut buf).expect("checked above");
 
@@ -427,14 +477,18 @@ fuzz_target!(|body: &[u8]| {
     let re = Form::decode(again.as_bytes(), &mut buf2).expect("a re-encoded form decodes");
     assert_eq!(re.fields(), form.fields(), "re-encoded as {again:?}");
 
-    let sign = field(&fields, "sign");
+    let sign = raw_fields
+        .iter()
+        .find(|(k, _)| k == "sign")
+        .map(|(_, v)| v.as_slice())
+        .filter(|v| !v.is_empty());
     for rule in [SignRule::V1, SignRule::V2] {
-        let content = reference_content(&fields, rule);
+        let content = reference_content(&raw_fields, rule);
         let signed = SignedContent::new(&form, rule);
-        assert_eq!(signed.to_string(), content, "{rule:?}");
+        assert_eq!(signed.pieces().collect::<Vec<_>>().concat(), content, "{rule:?}");
         assert_eq!(signed.len(), content.len());
         assert_eq!(signed.is_empty(), content.is_empty());
-        let digest: [u8; 32] = Sha256::digest(content.as_bytes()).into();
+        let digest: [u8; 32] = Sha256::digest(&content).into();
         assert_eq!(
             no_alloc("SignedContent::digest", || signed.digest()),
             digest
@@ -460,7 +514,7 @@ fuzz_target!(|body: &[u8]| {
                 None => match verified.err() {
                     Some(SignatureError::InvalidBase64) => {}
                     Some(SignatureError::InvalidBase64Char { at, byte }) => {
-                        assert_eq!(text.as_bytes().get(at), Some(&byte), "{text:?}");
+                        assert_eq!(text.get(at), Some(&byte), "{text:?}");
                         let padding = byte == b'=' && at + 2 >= text.len();
                         assert!(
                             !(byte.is_ascii_alphanumeric()
@@ -488,7 +542,8 @@ fuzz_target!(|body: &[u8]| {
             if let Ok(note) = Notification::verify(&form, rule, key) {
                 assert_eq!(rule, *key_rule, "verified under the other rule");
                 assert_eq!(
-                    content, *genuine_content,
+                    content,
+                    genuine_content.as_bytes(),
                     "verified content that is not genuine"
                 );
                 assert_eq!(note.rule(), rule);
@@ -544,6 +599,9 @@ fuzz_target!(|body: &[u8]| {
                             }
                         );
                     }
+                    // A GBK value where the mapping needs text: refused as such.
+                    (Err(NotifyError::NotText { field }), _)
+                        if not_text.iter().any(|k| k == field) => {}
                     (Err(e), Err(reasons)) => {
                         assert!(
                             reasons.contains(&e),

@@ -1,6 +1,7 @@
 //! The content Alipay signs: `key=value` pairs of the decoded form, sorted, joined with `&`.
 //!
-//! Keys are sorted bytewise, pairs with an empty value are dropped, `sign` is dropped, and
+//! Keys are sorted bytewise, pairs with a blank value ([`is_blank`]: empty or only whitespace,
+//! as Alipay's SDKs judge it) are dropped, `sign` is dropped, and
 //! `sign_type` is dropped under [`SignRule::V1`] or kept under [`SignRule::V2`]. Which rule
 //! applies is the host's configuration **per endpoint** — never read from the message:
 //!
@@ -50,9 +51,61 @@ impl SignRule {
         }
     }
 
-    /// Whether a field with this key and value is part of the signed content.
-    pub fn includes(self, key: &str, value: &str) -> bool {
-        !value.is_empty() && key != "sign" && !(self == SignRule::V1 && key == "sign_type")
+    /// Whether a field with this key and value is part of the signed content: neither key
+    /// nor value is [blank](is_blank), the key is not `sign`, nor `sign_type` under V1.
+    pub fn includes(self, key: &str, value: &[u8]) -> bool {
+        let dropped = is_blank(value)
+            || is_blank(key.as_bytes())
+            || key == "sign"
+            || (self == SignRule::V1 && key == "sign_type");
+        !dropped
+    }
+}
+
+/// Java's `Character.isWhitespace`: the ASCII controls `\t \n \u{b} \u{c} \r` and
+/// `\u{1c}..=\u{1f}`, and the Unicode space, line and paragraph separators except the
+/// no-break ones (U+00A0, U+2007, U+202F).
+pub const fn is_java_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | '\u{1c}'..='\u{1f}' | ' ' | '\u{1680}'
+            | '\u{2000}'..='\u{2006}' | '\u{2008}'..='\u{200a}' | '\u{2028}' | '\u{2029}'
+            | '\u{205f}' | '\u{3000}'
+    )
+}
+
+/// Whether Alipay's SDKs treat a value as empty: it is empty or made only of whitespace
+/// ([`is_java_whitespace`]; their `StringUtils.isEmpty` / `areNotEmpty`). Such pairs are left
+/// out of the signed content of notifications and of requests alike.
+///
+/// `value` is UTF-8 text or GBK bytes; both are judged exactly without knowing which: a UTF-8
+/// value by its characters, any other by its GBK characters (ASCII whitespace bytes and
+/// `A1 A1`, U+3000; no other whitespace exists in GBK, and no whitespace-only GBK text is
+/// valid UTF-8 unless it is ASCII).
+///
+/// ```
+/// use paystate::alipay::content::is_blank;
+///
+/// assert!(is_blank(b"") && is_blank(b" ") && is_blank(b"\t\r\n") && is_blank("\u{3000}".as_bytes()));
+/// assert!(is_blank(&[0xA1, 0xA1])); // U+3000 in GBK
+/// assert!(!is_blank("\u{a0}".as_bytes()) && !is_blank(b" x "));
+/// ```
+pub fn is_blank(value: &[u8]) -> bool {
+    match core::str::from_utf8(value) {
+        Ok(text) => text.chars().all(is_java_whitespace),
+        Err(_) => {
+            let mut rest = value;
+            loop {
+                match rest {
+                    [] => return true,
+                    [b, tail @ ..] if b.is_ascii() && is_java_whitespace(char::from(*b)) => {
+                        rest = tail
+                    }
+                    [0xA1, 0xA1, tail @ ..] => rest = tail,
+                    _ => return false,
+                }
+            }
+        }
     }
 }
 
@@ -69,7 +122,7 @@ impl fmt::Display for SignRule {
 /// use paystate::alipay::form::Form;
 ///
 /// let mut buf = [0u8; 128];
-/// let form = Form::decode(b"sign_type=RSA2&b=2&sign=xyz&a=1&empty=", &mut buf)?;
+/// let form = Form::decode(b"sign_type=RSA2&b=2&sign=xyz&a=1&empty=&blank=+%09", &mut buf)?;
 /// assert_eq!(SignedContent::new(&form, SignRule::V1).to_string(), "a=1&b=2");
 /// assert_eq!(SignedContent::new(&form, SignRule::V2).to_string(), "a=1&b=2&sign_type=RSA2");
 /// # Ok::<(), paystate::alipay::form::FormError>(())
@@ -109,19 +162,20 @@ impl<'f, 'b> SignedContent<'f, 'b> {
             .filter(move |f| rule.includes(f.key, f.value))
     }
 
-    /// The content as consecutive pieces (`key`, `=`, `value`, `&`, `key`, ...): feed them to
-    /// any sink (a hasher, a `fmt::Write`, a socket) without building the string.
-    pub fn pieces(&self) -> impl Iterator<Item = &'b str> + use<'f, 'b> {
+    /// The content as consecutive pieces of bytes (`key`, `=`, `value`, `&`, `key`, ...): feed
+    /// them to any sink (a hasher, a socket) without building the string. Values are the
+    /// form's bytes (GBK bytes in a GBK form: that is what Alipay signed).
+    pub fn pieces(&self) -> impl Iterator<Item = &'b [u8]> + use<'f, 'b> {
         self.fields().enumerate().flat_map(|(i, f)| {
-            let sep = if i == 0 { "" } else { "&" };
-            [sep, f.key, "=", f.value]
+            let sep: &[u8] = if i == 0 { b"" } else { b"&" };
+            [sep, f.key.as_bytes(), b"=", f.value]
         })
     }
 
     /// Feeds the content into `hasher`.
     pub fn update(&self, hasher: &mut Sha256) {
         for piece in self.pieces() {
-            hasher.update(piece.as_bytes());
+            hasher.update(piece);
         }
     }
 
@@ -143,9 +197,18 @@ impl<'f, 'b> SignedContent<'f, 'b> {
     }
 }
 
+/// The content as text; bytes that are not UTF-8 (GBK values) are written as `\xNN`.
 impl fmt::Display for SignedContent<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.pieces().try_for_each(|p| f.write_str(p))
+        for piece in self.pieces() {
+            for chunk in piece.utf8_chunks() {
+                f.write_str(chunk.valid())?;
+                for b in chunk.invalid() {
+                    write!(f, "\\x{b:02X}")?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -178,6 +241,50 @@ mod tests {
         let c = SignedContent::new(&form, SignRule::V2);
         assert!(c.is_empty());
         assert_eq!((c.to_string().as_str(), c.len()), ("", 0));
+    }
+
+    #[test]
+    fn blank_values_and_keys_are_left_out() {
+        let mut buf = [0u8; 128];
+        let form = Form::decode(
+            b"a=+&b=%E3%80%80%09&c=%C2%A0&d=x&e=%0B%1C%0C&%20=1&f=%E2%80%87",
+            &mut buf,
+        )
+        .unwrap();
+        // NBSP (U+00A0) and FIGURE SPACE (U+2007) are not whitespace to Java.
+        assert_eq!(
+            SignedContent::new(&form, SignRule::V2).to_string(),
+            "c=\u{a0}&d=x&f=\u{2007}"
+        );
+        for ws in [
+            '\u{1680}', '\u{2000}', '\u{2006}', '\u{2008}', '\u{200a}', '\u{2028}', '\u{2029}',
+            '\u{205f}', '\u{3000}', '\u{1f}',
+        ] {
+            assert!(is_java_whitespace(ws), "{ws:?}");
+        }
+        for not in [
+            '\u{a0}', '\u{2007}', '\u{202f}', '\u{85}', '\u{200b}', '\u{feff}', 'a',
+        ] {
+            assert!(!is_java_whitespace(not), "{not:?}");
+        }
+        assert!(is_blank(&[0xA1, 0xA1, b' ', 0xA1, 0xA1]));
+        assert!(!is_blank(&[0xA1, 0xA2]) && !is_blank(&[0xA1]) && !is_blank(&[b' ', 0xB2, 0xE2]));
+    }
+
+    #[test]
+    fn gbk_content_is_bytes() {
+        let mut buf = [0u8; 128];
+        let form = Form::decode(b"charset=GBK&subject=%B2%E2%CA%D4&a=1", &mut buf).unwrap();
+        let content = SignedContent::new(&form, SignRule::V1);
+        assert_eq!(
+            content.to_string(),
+            "a=1&charset=GBK&subject=\\xB2\\xE2\\xCA\\xD4"
+        );
+        assert_eq!(
+            content.digest(),
+            <[u8; 32]>::from(Sha256::digest(b"a=1&charset=GBK&subject=\xB2\xE2\xCA\xD4"))
+        );
+        assert_eq!(content.len(), 28);
     }
 
     #[test]

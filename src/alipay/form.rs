@@ -5,7 +5,15 @@
 //! `+` of the signature into a space, decoding zero times leaves `%3A` in a date, and both make
 //! "验签失败". Everything a lenient decoder would guess at is a typed error here: a bad escape,
 //! a pair without `=`, an empty pair, a repeated key, bytes that are not UTF-8, a charset other
-//! than UTF-8.
+//! than UTF-8 and GBK.
+//!
+//! **Charsets.** A notification's `charset` may be `GBK` (or its subset `GB2312`: older
+//! integrations). Alipay signs the values as bytes in that charset, so the values are kept as
+//! the percent-decoded bytes, never transcoded: [`Field::value`] is bytes, and
+//! [`Form::get`] / [`Field::value_str`] give the text only when it is valid UTF-8. The fields
+//! a host maps (`out_trade_no`, `total_amount`, `trade_status`, `notify_id`, ...) are ASCII
+//! in every charset. Keys must be UTF-8 (they are ASCII); without a `charset` field, or with
+//! `charset=utf-8`, values must be UTF-8 too.
 //!
 //! No heap: the decoded keys and values are written into a buffer at least as long as the
 //! body, and the form holds at most [`MAX_FIELDS`] fields (a const generic raises it).
@@ -18,14 +26,54 @@ pub const MAX_FIELDS: usize = 64;
 /// The longest charset name kept in [`FormError::UnsupportedCharset`].
 pub const MAX_CHARSET_NAME: usize = 16;
 
+/// The charset a form declares in its `charset` field: the encoding of its values' bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Charset {
+    /// `utf-8` / `utf8` (any case), or no `charset` field: every value is UTF-8.
+    Utf8,
+    /// `GBK` or `GB2312` (any case): values are GBK bytes, exposed as bytes (Alipay's
+    /// `charset` parameter accepts UTF-8, GBK and GB2312).
+    Gbk,
+}
+
+impl Charset {
+    /// `"UTF-8"` or `"GBK"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Charset::Utf8 => "UTF-8",
+            Charset::Gbk => "GBK",
+        }
+    }
+
+    /// Parses a `charset` value: `utf-8`, `utf8`, `gbk`, `gb2312`, any case.
+    pub fn from_name(name: &[u8]) -> Option<Charset> {
+        if name.eq_ignore_ascii_case(b"utf-8") || name.eq_ignore_ascii_case(b"utf8") {
+            Some(Charset::Utf8)
+        } else if name.eq_ignore_ascii_case(b"gbk") || name.eq_ignore_ascii_case(b"gb2312") {
+            Some(Charset::Gbk)
+        } else {
+            None
+        }
+    }
+}
+
 /// One decoded field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Field<'b> {
-    /// The decoded key (never empty).
+    /// The decoded key (never empty, always UTF-8).
     pub key: &'b str,
-    /// The decoded value (may be empty).
-    pub value: &'b str,
+    /// The decoded value's bytes (may be empty): UTF-8 text, or GBK bytes in a form whose
+    /// [`Form::charset`] is [`Charset::Gbk`]. These exact bytes are what Alipay signed.
+    pub value: &'b [u8],
+}
+
+impl<'b> Field<'b> {
+    /// The value as text, or `None` if it is not valid UTF-8 (a non-ASCII GBK value).
+    pub fn value_str(&self) -> Option<&'b str> {
+        core::str::from_utf8(self.value).ok()
+    }
 }
 
 /// Why a form body was refused. The host should answer the sender `fail` and log the error:
@@ -67,14 +115,14 @@ pub enum FormError {
         /// Byte offset in the body of the second pair with that key.
         at: usize,
     },
-    /// A decoded key or value that is not UTF-8 (and no other charset was declared).
+    /// A decoded key that is not UTF-8, or a value that is not UTF-8 in a form that declares
+    /// no charset or UTF-8.
     InvalidUtf8 {
         /// Byte offset of the pair in the body.
         at: usize,
     },
-    /// The form's `charset` field names an encoding other than UTF-8 (`GBK`, `GB2312`).
-    /// Only UTF-8 is supported: configure the Alipay application (and the requests that set
-    /// `charset`) to use UTF-8.
+    /// The form's `charset` field names an encoding other than UTF-8, GBK and GB2312 (the
+    /// three Alipay's `charset` parameter accepts).
     UnsupportedCharset {
         /// The declared charset, as ASCII (other bytes shown as `?`), truncated to
         /// [`MAX_CHARSET_NAME`] bytes.
@@ -121,7 +169,10 @@ impl fmt::Display for FormError {
             FormError::DuplicateKey { at } => write!(f, "repeated key at byte {at}"),
             FormError::InvalidUtf8 { at } => write!(f, "not UTF-8 in the pair at byte {at}"),
             FormError::UnsupportedCharset { charset } => {
-                write!(f, "charset {charset:?} is not supported (only UTF-8)")
+                write!(
+                    f,
+                    "charset {charset:?} is not supported (only UTF-8, GBK, GB2312)"
+                )
             }
             FormError::TooManyFields { max } => write!(f, "more than {max} fields"),
         }
@@ -130,10 +181,11 @@ impl fmt::Display for FormError {
 
 impl core::error::Error for FormError {}
 
-/// A decoded form: its fields sorted by key (bytewise), keys unique, keys and values UTF-8.
+/// A decoded form: its fields sorted by key (bytewise), keys unique and UTF-8, values UTF-8
+/// (or GBK bytes when the form declares `charset=GBK`).
 ///
 /// ```
-/// use paystate::alipay::form::{Form, FormError};
+/// use paystate::alipay::form::{Charset, Form, FormError};
 ///
 /// let body = b"total_amount=0.10&subject=%E8%AF%AD%E9%9B%80+500&notify_id=n1";
 /// let mut buf = [0u8; 256];
@@ -141,6 +193,13 @@ impl core::error::Error for FormError {}
 /// assert_eq!(form.get("subject"), Some("语雀 500"));
 /// assert_eq!(form.fields().iter().map(|f| f.key).collect::<Vec<_>>(),
 ///            ["notify_id", "subject", "total_amount"]);
+///
+/// // GBK: 测试 is B2 E2 CA D4. The bytes are kept as they are (they are what was signed).
+/// let mut buf = [0u8; 256];
+/// let form = Form::decode(b"charset=GBK&subject=%B2%E2%CA%D4&out_trade_no=42", &mut buf)?;
+/// assert_eq!(form.charset(), Charset::Gbk);
+/// assert_eq!(form.get_bytes("subject"), Some(&[0xB2, 0xE2, 0xCA, 0xD4][..]));
+/// assert_eq!((form.get("subject"), form.get("out_trade_no")), (None, Some("42")));
 ///
 /// let mut buf = [0u8; 256];
 /// assert_eq!(Form::decode(b"a=1&a=2", &mut buf).err(), Some(FormError::DuplicateKey { at: 4 }));
@@ -150,6 +209,7 @@ impl core::error::Error for FormError {}
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Form<'b, const N: usize = MAX_FIELDS> {
     fields: heapless::Vec<Field<'b>, N>,
+    charset: Charset,
 }
 
 /// Where one field was decoded: key `start..mid`, value `mid..end` in the buffer, and the
@@ -210,10 +270,6 @@ fn decode_component(
         i = i.saturating_add(used);
     }
     Ok(pos)
-}
-
-fn is_utf8_name(value: &[u8]) -> bool {
-    value.eq_ignore_ascii_case(b"utf-8") || value.eq_ignore_ascii_case(b"utf8")
 }
 
 fn charset_name(value: &[u8]) -> heapless::String<MAX_CHARSET_NAME> {
@@ -296,33 +352,50 @@ impl<'b, const N: usize> Form<'b, N> {
             }
         }
 
-        if let Some(charset) = spans.iter().find(|s| key(s) == b"charset")
-            && !is_utf8_name(value(charset))
-        {
-            return Err(FormError::UnsupportedCharset {
-                charset: charset_name(value(charset)),
-            });
-        }
+        let charset = match spans.iter().find(|s| key(s) == b"charset") {
+            None => Charset::Utf8,
+            Some(s) => {
+                Charset::from_name(value(s)).ok_or_else(|| FormError::UnsupportedCharset {
+                    charset: charset_name(value(s)),
+                })?
+            }
+        };
 
         let mut fields = heapless::Vec::new();
         for s in &spans {
             let k =
                 core::str::from_utf8(key(s)).map_err(|_| FormError::InvalidUtf8 { at: s.at })?;
-            let v =
-                core::str::from_utf8(value(s)).map_err(|_| FormError::InvalidUtf8 { at: s.at })?;
+            let v = value(s);
+            if charset == Charset::Utf8 && core::str::from_utf8(v).is_err() {
+                return Err(FormError::InvalidUtf8 { at: s.at });
+            }
             // Same capacity as `spans`: cannot fail.
             let _ = fields.push(Field { key: k, value: v });
         }
-        Ok(Form { fields })
+        Ok(Form { fields, charset })
     }
 
-    /// The decoded value of `key`, if present.
-    pub fn get(&self, key: &str) -> Option<&'b str> {
+    fn field(&self, key: &str) -> Option<&Field<'b>> {
         self.fields
             .binary_search_by(|f| f.key.as_bytes().cmp(key.as_bytes()))
             .ok()
             .and_then(|i| self.fields.get(i))
-            .map(|f| f.value)
+    }
+
+    /// The decoded value of `key` as text, if present and valid UTF-8 (always, unless the form
+    /// is [`Charset::Gbk`] and the value is not ASCII: then use [`Form::get_bytes`]).
+    pub fn get(&self, key: &str) -> Option<&'b str> {
+        self.field(key).and_then(Field::value_str)
+    }
+
+    /// The decoded bytes of `key`'s value, if present, exactly as signed.
+    pub fn get_bytes(&self, key: &str) -> Option<&'b [u8]> {
+        self.field(key).map(|f| f.value)
+    }
+
+    /// The declared charset of the values ([`Charset::Utf8`] when there is no `charset`).
+    pub fn charset(&self) -> Charset {
+        self.charset
     }
 
     /// Every field, sorted by key bytewise (the order of Alipay's signed content).
@@ -341,11 +414,12 @@ impl<'b, const N: usize> Form<'b, N> {
     }
 }
 
-/// Writes `text` form-encoded: ASCII letters, digits and `*-._` as they are, a space as `+`,
-/// every other byte as `%XX` (upper case). [`Form::decode`] gives back exactly `text`.
-pub fn encode_component<W: fmt::Write>(text: &str, out: &mut W) -> fmt::Result {
+/// Writes `text` (UTF-8 text or, for a GBK form, its bytes) form-encoded: ASCII letters,
+/// digits and `*-._` as they are, a space as `+`, every other byte as `%XX` (upper case).
+/// [`Form::decode`] gives back exactly these bytes.
+pub fn encode_component<W: fmt::Write>(text: impl AsRef<[u8]>, out: &mut W) -> fmt::Result {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in text.as_bytes() {
+    for &b in text.as_ref() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
                 out.write_char(char::from(b))?
@@ -364,8 +438,9 @@ pub fn encode_component<W: fmt::Write>(text: &str, out: &mut W) -> fmt::Result {
 }
 
 /// Writes `key=value` pairs form-encoded and joined with `&`: a request or notification body.
-pub fn encode_pairs<'a, W: fmt::Write>(
-    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+/// Keys and values are text (`&str`) or bytes (`&[u8]`, a [`Field::value`]).
+pub fn encode_pairs<K: AsRef<[u8]>, V: AsRef<[u8]>, W: fmt::Write>(
+    pairs: impl IntoIterator<Item = (K, V)>,
     out: &mut W,
 ) -> fmt::Result {
     for (i, (key, value)) in pairs.into_iter().enumerate() {
@@ -391,7 +466,7 @@ mod tests {
         Ok(form
             .fields()
             .iter()
-            .map(|f| (f.key.into(), f.value.into()))
+            .map(|f| (f.key.into(), f.value_str().unwrap().into()))
             .collect())
     }
 
@@ -434,16 +509,38 @@ mod tests {
     }
 
     #[test]
-    fn only_utf8_charsets() {
+    fn utf8_and_gbk_charsets() {
         for ok in ["utf-8", "UTF-8", "utf8", "Utf-8"] {
             let body = std::format!("charset={ok}&a=1");
-            assert!(decode(body.as_bytes()).is_ok(), "{ok}");
+            let mut buf = [0u8; 32];
+            let form = Form::decode(body.as_bytes(), &mut buf).unwrap();
+            assert_eq!(form.charset(), Charset::Utf8, "{ok}");
         }
-        // A GBK body is refused as a charset problem, not as bad UTF-8.
+        // GBK and GB2312: values are bytes (语雀 in GBK), keys still UTF-8, still strict.
+        for name in ["GBK", "gbk", "GB2312"] {
+            let body = std::format!("charset={name}&subject=%D3%EF%C8%B8&b=1");
+            let mut buf = [0u8; 64];
+            let form = Form::decode(body.as_bytes(), &mut buf).unwrap();
+            assert_eq!(form.charset(), Charset::Gbk);
+            assert_eq!(form.get_bytes("subject"), Some(&b"\xD3\xEF\xC8\xB8"[..]));
+            assert_eq!((form.get("subject"), form.get("b")), (None, Some("1")));
+        }
         assert_eq!(
-            decode(b"charset=GBK&subject=%D3%EF%C8%B8"),
+            decode(b"charset=GBK&%D3%EF=1"),
+            Err(FormError::InvalidUtf8 { at: 12 })
+        );
+        assert_eq!(
+            decode(b"charset=GBK&a=1&a=%D3"),
+            Err(FormError::DuplicateKey { at: 16 })
+        );
+        assert_eq!(
+            decode(b"charset=GBK&a=%D3%E"),
+            Err(FormError::MalformedEscape { at: 17 })
+        );
+        assert_eq!(
+            decode(b"charset=Shift_JIS&subject=%D3%EF%C8%B8"),
             Err(FormError::UnsupportedCharset {
-                charset: "GBK".try_into().unwrap()
+                charset: "Shift_JIS".try_into().unwrap()
             })
         );
         assert_eq!(
@@ -472,6 +569,7 @@ mod tests {
             (form.get("a"), form.get("b"), form.get("c")),
             (Some("2"), Some("1"), None)
         );
+        assert_eq!(form.get_bytes("a"), Some(&b"2"[..]));
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //!   [`Input`](crate::Input), and the reply (`success` / `fail`).
 //! - [`response`]: the exact signed JSON text of a synchronous response, found by a scan that
 //!   needs no heap.
+//! - [`cert`]: certificate mode, the SNs that name Alipay's and the application's
+//!   certificates (computing them needs the feature `x509`).
+//! - [`encryption`]: content encryption, AES-CBC decryption of encrypted responses
+//!   (`AesKey`, feature `alipay-aes`).
 //! - `request` (feature `rsa`): signed bodies for `alipay.trade.precreate`, `query`,
 //!   `refund`, `close` and `cancel`.
 //!
@@ -34,7 +38,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod cert;
 pub mod content;
+pub mod encryption;
 pub mod form;
 pub mod notify;
 #[cfg(feature = "rsa")]

@@ -36,9 +36,9 @@ use crate::money::{AmountError, Money};
 use crate::payment::Outcome;
 use crate::payment::input::{EventId, IdError, Input, RefundId};
 use crate::provider::{Facts, MapError};
-use crate::signature::{MAX_SIGNATURE_LEN, SignatureError, decode_signature};
+use crate::signature::{MAX_SIGNATURE_LEN, SignatureError, decode_signature_bytes};
 
-use super::content::{SignRule, SignedContent};
+use super::content::{SignRule, SignedContent, is_blank};
 use super::form::{Form, FormError, MAX_FIELDS};
 
 /// The host's own Alipay identities, from its configuration (never from the message).
@@ -99,8 +99,15 @@ pub enum NotifyError {
     Form(FormError),
     /// The signature is missing, malformed or wrong.
     Signature(SignatureError),
-    /// A field the check or the mapping needs is absent or empty.
+    /// A field the check or the mapping needs is absent or blank (empty or only whitespace:
+    /// such a value is not signed, so it is never read).
     MissingField {
+        /// Its name.
+        field: &'static str,
+    },
+    /// A field the check or the mapping needs is not UTF-8 text (in a `charset=GBK`
+    /// notification, a non-ASCII value where Alipay sends ASCII).
+    NotText {
         /// Its name.
         field: &'static str,
     },
@@ -150,6 +157,7 @@ impl NotifyError {
             NotifyError::Form(e) => e.code(),
             NotifyError::Signature(e) => e.code(),
             NotifyError::MissingField { .. } => "missing_field",
+            NotifyError::NotText { .. } => "field_not_text",
             NotifyError::AppIdMismatch => "app_id_mismatch",
             NotifyError::SellerIdMismatch => "seller_id_mismatch",
             NotifyError::OrderMismatch => "out_trade_no_mismatch",
@@ -170,6 +178,7 @@ impl fmt::Display for NotifyError {
             NotifyError::Form(e) => write!(f, "malformed body: {e}"),
             NotifyError::Signature(e) => write!(f, "bad signature: {e}"),
             NotifyError::MissingField { field } => write!(f, "field {field} is missing or empty"),
+            NotifyError::NotText { field } => write!(f, "field {field} is not UTF-8 text"),
             NotifyError::AppIdMismatch => f.write_str("app_id is not this application's"),
             NotifyError::SellerIdMismatch => f.write_str("seller_id is not this merchant's"),
             NotifyError::OrderMismatch => f.write_str("out_trade_no is not this payment"),
@@ -279,9 +288,9 @@ impl<'f, 'b, const N: usize> Notification<'f, 'b, N> {
     where
         F: FnOnce(&[u8; 32], &[u8]) -> Result<(), SignatureError>,
     {
-        let sign = form.get("sign").ok_or(SignatureError::Missing)?;
+        let sign = form.get_bytes("sign").ok_or(SignatureError::Missing)?;
         let mut buf = [0u8; MAX_SIGNATURE_LEN];
-        let signature = decode_signature(sign, &mut buf)?;
+        let signature = decode_signature_bytes(sign, &mut buf)?;
         check(&SignedContent::new(form, rule).digest(), signature)?;
         Ok(Notification { form, rule })
     }
@@ -296,16 +305,24 @@ impl<'f, 'b, const N: usize> Notification<'f, 'b, N> {
         self.rule
     }
 
-    /// The decoded value of a field.
+    /// The decoded value of a field as text: `None` if it is absent, [blank](is_blank) (not
+    /// signed, so never to be read) or not UTF-8 (a GBK value: see [`Notification::get_bytes`]).
     pub fn get(&self, key: &str) -> Option<&'b str> {
-        self.form.get(key)
+        self.get_bytes(key)
+            .and_then(|v| core::str::from_utf8(v).ok())
+    }
+
+    /// The decoded bytes of a field (GBK bytes in a `charset=GBK` notification): `None` if it
+    /// is absent or [blank](is_blank).
+    pub fn get_bytes(&self, key: &str) -> Option<&'b [u8]> {
+        self.form.get_bytes(key).filter(|v| !is_blank(v))
     }
 
     fn required(&self, field: &'static str) -> Result<&'b str, NotifyError> {
-        match self.form.get(field) {
-            Some(v) if !v.is_empty() => Ok(v),
-            _ => Err(NotifyError::MissingField { field }),
-        }
+        let value = self
+            .get_bytes(field)
+            .ok_or(NotifyError::MissingField { field })?;
+        core::str::from_utf8(value).map_err(|_| NotifyError::NotText { field })
     }
 
     /// `out_trade_no`: the merchant's order id, to look the payment up by.

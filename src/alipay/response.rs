@@ -11,6 +11,14 @@
 //! A gateway-level error comes as `error_response` instead of `<method>_response`; it may be
 //! unsigned (`"sign":""`), and even signed it is a failure, never a result.
 //!
+//! **Encrypted responses.** With content encryption on, `<method>_response` is a JSON string,
+//! the base64 of the AES-CBC ciphertext of the response object. The signed content is then
+//! that string token, quotes included, byte for byte ([`SignedResponse::is_encrypted`]);
+//! verify it, then [`SignedResponse::decrypt`] (feature `alipay-aes`) gives the object's text.
+//!
+//! **Certificate mode.** The response names the Alipay certificate whose key signed it in a
+//! top-level `alipay_cert_sn` ([`SignedResponse::alipay_cert_sn`]).
+//!
 //! **The host must parse the returned [`SignedResponse::content`]**, not the whole raw text:
 //! that slice is exactly what the signature covers.
 //!
@@ -19,6 +27,9 @@
 use core::fmt;
 
 use crate::signature::{MAX_SIGNATURE_BASE64_LEN, MAX_SIGNATURE_LEN, SignatureError};
+
+use super::cert::CertSn;
+use super::encryption::AesError;
 
 /// How deep the scan follows nested objects and arrays before refusing the text.
 pub const MAX_DEPTH: u32 = 128;
@@ -49,13 +60,18 @@ impl ResponseKind {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SignedResponse<'a> {
     /// The raw JSON text of the `<method>_response` (or `error_response`) value, exactly as
-    /// received: the signed content, and the only part the host should parse.
+    /// received: the signed content, and the only part the host should parse (after
+    /// [`SignedResponse::decrypt`] when it is an encrypted string, quotes included).
     pub content: &'a str,
     /// Whether `content` is the method's result or the gateway's error.
     pub kind: ResponseKind,
     /// The raw text inside the quotes of the top-level `sign` string (JSON escapes not yet
     /// undone), or `None` if there is no `sign` or it is empty.
     pub sign: Option<&'a str>,
+    /// The raw text inside the quotes of the top-level `alipay_cert_sn` string (certificate
+    /// mode: the SN of the Alipay certificate whose key signed the response), or `None` if
+    /// there is none or it is empty.
+    pub alipay_cert_sn: Option<&'a str>,
 }
 
 /// Why a response was not accepted. Every variant means: do not act on this response (query
@@ -77,7 +93,8 @@ pub enum ResponseError {
     /// Neither `<method>_response` nor `error_response` at the top level (or the method name
     /// is not the one the request used).
     MissingResponse,
-    /// The response value is not a JSON object.
+    /// The response value is not a JSON object (nor, for `<method>_response`, the string of
+    /// an encrypted response).
     ResponseNotObject,
     /// A top-level key the check depends on (`<method>_response`, `error_response`, `sign`)
     /// appears twice: which one a JSON parser keeps is not defined.
@@ -93,6 +110,23 @@ pub enum ResponseError {
     },
     /// The `sign` is malformed or does not match.
     Signature(SignatureError),
+    /// An encrypted response could not be decrypted: not base64, not whole blocks, or bad
+    /// padding (the wrong AES key).
+    Decryption(AesError),
+    /// An encrypted response decrypted to something that is not a JSON object (the wrong AES
+    /// key, in the rare case the padding still looked valid).
+    DecryptedNotObject,
+    /// Certificate mode, and the response has no `alipay_cert_sn`, an empty one, or one that
+    /// is not an SN (32 hex digits): no certificate can be chosen to verify it.
+    MissingCertSn,
+    /// Certificate mode, and the response was signed with the key of an Alipay certificate
+    /// the host does not hold (Alipay rotated its certificate): fetch the certificate with
+    /// this SN (`alipay.open.app.alipaycert.download`), check it against Alipay's root,
+    /// add it, and query again.
+    UnknownCertSn {
+        /// The SN the response names.
+        sn: CertSn,
+    },
 }
 
 impl ResponseError {
@@ -106,6 +140,10 @@ impl ResponseError {
             ResponseError::DuplicateKey { .. } => "duplicate_key",
             ResponseError::Unsigned { .. } => "unsigned",
             ResponseError::Signature(e) => e.code(),
+            ResponseError::Decryption(e) => e.code(),
+            ResponseError::DecryptedNotObject => "decrypted_not_object",
+            ResponseError::MissingCertSn => "missing_cert_sn",
+            ResponseError::UnknownCertSn { .. } => "unknown_cert_sn",
         }
     }
 }
@@ -129,6 +167,17 @@ impl fmt::Display for ResponseError {
                 kind: ResponseKind::Method,
             } => f.write_str("the response has no sign"),
             ResponseError::Signature(e) => write!(f, "bad signature: {e}"),
+            ResponseError::Decryption(e) => write!(f, "cannot decrypt the response: {e}"),
+            ResponseError::DecryptedNotObject => f.write_str(
+                "the decrypted response is not a JSON object (is it the right AES key?)",
+            ),
+            ResponseError::MissingCertSn => {
+                f.write_str("no alipay_cert_sn in the response: no certificate to verify it with")
+            }
+            ResponseError::UnknownCertSn { sn } => write!(
+                f,
+                "signed with the key of Alipay certificate {sn}, which is not held: fetch it"
+            ),
         }
     }
 }
@@ -138,6 +187,12 @@ impl core::error::Error for ResponseError {}
 impl From<SignatureError> for ResponseError {
     fn from(e: SignatureError) -> Self {
         ResponseError::Signature(e)
+    }
+}
+
+impl From<AesError> for ResponseError {
+    fn from(e: AesError) -> Self {
+        ResponseError::Decryption(e)
     }
 }
 
@@ -336,6 +391,7 @@ pub fn signed_response<'a>(
     let mut method_value: Option<(usize, usize)> = None;
     let mut error_value: Option<(usize, usize)> = None;
     let mut sign: Option<(usize, usize)> = None;
+    let mut cert_sn: Option<(usize, usize)> = None;
 
     s.skip_ws();
     s.expect(b'{')?;
@@ -357,10 +413,12 @@ pub fn signed_response<'a>(
                 Some(&mut error_value)
             } else if key == b"sign" {
                 Some(&mut sign)
+            } else if key == b"alipay_cert_sn" {
+                Some(&mut cert_sn)
             } else {
                 None
             };
-            let range = if key == b"sign" {
+            let range = if key == b"sign" || key == b"alipay_cert_sn" {
                 if s.peek() != Some(b'"') {
                     return Err(s.malformed());
                 }
@@ -395,20 +453,24 @@ pub fn signed_response<'a>(
         (None, Some(range)) => (ResponseKind::Error, range),
         (None, None) => return Err(ResponseError::MissingResponse),
     };
-    if text.get(start) != Some(&b'{') {
-        return Err(ResponseError::ResponseNotObject);
+    match (text.get(start), kind) {
+        (Some(b'{'), _) | (Some(b'"'), ResponseKind::Method) => {}
+        _ => return Err(ResponseError::ResponseNotObject),
     }
     // Every range starts and ends at an ASCII delimiter, so these are char boundaries.
     let content = raw
         .get(start..end)
         .ok_or(ResponseError::Malformed { at: start })?;
-    let sign = sign
-        .and_then(|(a, b)| raw.get(a..b))
-        .filter(|s| !s.is_empty());
+    let string = |range: Option<(usize, usize)>| {
+        range
+            .and_then(|(a, b)| raw.get(a..b))
+            .filter(|s| !s.is_empty())
+    };
     Ok(SignedResponse {
         content,
         kind,
-        sign,
+        sign: string(sign),
+        alipay_cert_sn: string(cert_sn),
     })
 }
 
@@ -438,7 +500,76 @@ pub fn decode_response_sign<'b>(
     crate::signature::decode_signature_bytes(text.get(..len).unwrap_or_default(), buf)
 }
 
+/// Whether `text` is exactly one JSON object (surrounding whitespace allowed).
+#[cfg_attr(not(feature = "alipay-aes"), allow(dead_code))]
+fn is_object(text: &[u8]) -> bool {
+    let mut s = Scanner { text, pos: 0 };
+    s.skip_ws();
+    if s.peek() != Some(b'{') || s.value().is_err() {
+        return false;
+    }
+    s.skip_ws();
+    s.pos == text.len()
+}
+
 impl<'a> SignedResponse<'a> {
+    /// Whether the response value is encrypted: a JSON string where the object should be
+    /// (content encryption is on). Decrypt it with [`SignedResponse::decrypt`] (feature
+    /// `alipay-aes`) after verifying.
+    pub fn is_encrypted(&self) -> bool {
+        self.content.starts_with('"')
+    }
+
+    /// The response object's JSON text: decrypted with the merchant's AES key into `out` if
+    /// the response [is encrypted](SignedResponse::is_encrypted), else a copy of
+    /// [`content`](SignedResponse::content) (Alipay leaves some responses, such as
+    /// `error_response`, unencrypted). Call it on a verified response. `out` must be at least
+    /// as long as `content`.
+    ///
+    /// Errors: [`ResponseError::Decryption`] (not base64, bad length, bad padding: the wrong
+    /// key, [`AesError::BufferTooSmall`] for a short `out`), [`ResponseError::DecryptedNotObject`].
+    #[cfg(feature = "alipay-aes")]
+    pub fn decrypt<'o>(
+        &self,
+        key: &super::encryption::AesKey,
+        out: &'o mut [u8],
+    ) -> Result<&'o str, ResponseError> {
+        let needed = self.content.len();
+        let out = out
+            .get_mut(..needed)
+            .ok_or(AesError::BufferTooSmall { needed })?;
+        let inner = match self.content.as_bytes() {
+            [b'"', inner @ .., b'"'] => inner,
+            text => {
+                out.copy_from_slice(text);
+                return core::str::from_utf8(out).map_err(|_| ResponseError::DecryptedNotObject);
+            }
+        };
+        // The base64 text, with the one JSON escape it can carry (`\/`) undone.
+        let mut len = 0usize;
+        let mut bytes = inner.iter();
+        while let Some(&b) = bytes.next() {
+            let b = match b {
+                b'\\' => match bytes.next() {
+                    Some(b'/') => b'/',
+                    _ => return Err(AesError::CiphertextNotBase64.into()),
+                },
+                b => b,
+            };
+            // `inner` is shorter than `out`.
+            let slot = out
+                .get_mut(len)
+                .ok_or(AesError::BufferTooSmall { needed })?;
+            *slot = b;
+            len = len.saturating_add(1);
+        }
+        let plain = key.decrypt_base64_in_place(out, len)?;
+        match core::str::from_utf8(plain) {
+            Ok(text) if is_object(plain) => Ok(text),
+            _ => Err(ResponseError::DecryptedNotObject),
+        }
+    }
+
     /// Checks the signature with the host's own RSA implementation: `check` gets the signed
     /// content and the decoded signature, and must verify SHA256withRSA PKCS#1 v1.5 with the
     /// pinned Alipay public key.
@@ -466,6 +597,34 @@ pub fn verify_response<'a>(
     key: &crate::signature::Rsa2PublicKey,
 ) -> Result<SignedResponse<'a>, ResponseError> {
     signed_response(raw, method)?.verify_with(|content, sig| key.verify(content, sig))
+}
+
+/// Certificate mode: finds the signed content of a raw response to `method`, picks among the
+/// Alipay certificates the host holds the one its `alipay_cert_sn` names, and checks the
+/// signature with that certificate's key.
+///
+/// Errors, besides those of [`verify_response`]: [`ResponseError::MissingCertSn`], and
+/// [`ResponseError::UnknownCertSn`] when no certificate held has that SN (fetch the new one).
+/// An unsigned response is [`ResponseError::Unsigned`] whatever its SN.
+#[cfg(feature = "x509")]
+pub fn verify_response_with_certificates<'a>(
+    raw: &'a str,
+    method: &str,
+    certificates: &[super::cert::AlipayCertificate],
+) -> Result<SignedResponse<'a>, ResponseError> {
+    let found = signed_response(raw, method)?;
+    if found.sign.is_none() {
+        return Err(ResponseError::Unsigned { kind: found.kind });
+    }
+    let sn = found
+        .alipay_cert_sn
+        .and_then(CertSn::parse)
+        .ok_or(ResponseError::MissingCertSn)?;
+    let cert = certificates
+        .iter()
+        .find(|c| c.sn() == sn)
+        .ok_or(ResponseError::UnknownCertSn { sn })?;
+    found.verify_with(|content, sig| cert.public_key().verify(content, sig))
 }
 
 #[cfg(test)]
@@ -517,7 +676,9 @@ mod tests {
             (r#"{"m_response":{"a":tru}}"#, Malformed { at: 19 }),
             (r#"{"m_response":{"a" 1}}"#, Malformed { at: 19 }),
             (r#"{"m_response":{}}x"#, Malformed { at: 17 }),
-            (r#"{"m_response":"text"}"#, ResponseNotObject),
+            (r#"{"m_response":1}"#, ResponseNotObject),
+            (r#"{"m_response":[]}"#, ResponseNotObject),
+            (r#"{"error_response":"QUJD"}"#, ResponseNotObject),
             (
                 r#"{"m_response":{},"m_response":{}}"#,
                 DuplicateKey { at: 17 },

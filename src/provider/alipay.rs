@@ -5,11 +5,11 @@
 //!   `Notification::verify`, feature `rsa`), mapped by [`Notification::to_input`] with the
 //!   four business checks; see [`crate::alipay::notify`] for the table.
 //! - **Synchronous answers** to `alipay.trade.query`, `close`, `cancel`, `precreate`,
-//!   `refund` and `alipay.trade.fastpay.refund.query`: [`verify_answer`] (feature `rsa`)
-//!   finds the signed `<method>_response` text, checks it with the pinned key and parses it
-//!   into a [`Verified`]`<`[`Answer`]`>`; [`Verified::<Answer>::to_input`] maps it. Encrypted
-//!   answers and certificate mode verify through [`crate::alipay::response`] first and then
-//!   [`Answer::parse`] the plain content (see [`verify_answer_content`]).
+//!   `refund` and `alipay.trade.fastpay.refund.query`: `verify_answer` (feature `rsa`)
+//!   finds the signed `<method>_response` text, checks it with the pinned key or, in
+//!   certificate mode, the certificate its `alipay_cert_sn` names, and parses it into a
+//!   [`Verified`]`<`[`Answer`]`>`, which `to_input` maps. `verify_encrypted_answer`
+//!   (feature `alipay-aes`) does the same for encrypted answers, decrypting after the check.
 //! - **The browser's return** from `alipay.trade.page.pay` / `wap.pay` (`return_url`):
 //!   verified like a notification, mapped by [`return_to_input`] to `initiate` only: Alipay's
 //!   docs say never to trust the return for the payment's result (the notification or a
@@ -218,21 +218,74 @@ impl<'a, 'q> Answer<'a, 'q> {
     }
 }
 
-/// Finds, verifies (with the pinned Alipay public key) and parses the answer to `request`
-/// in the raw response text `raw`, byte for byte as received.
-///
-/// Errors: [`AnswerError::Response`] for a malformed or badly signed response (do not act on
-/// it), [`AnswerError::Encrypted`] when content encryption is on (decrypt, then
-/// [`verify_answer_content`]), [`AnswerError::Json`] when the signed content is not an
-/// answer's JSON.
+/// The Alipay keys the host pinned in its configuration: Alipay's public key (key mode), or
+/// Alipay's certificates (public-key certificate mode, feature `x509`), among which the one
+/// named by a response's `alipay_cert_sn` verifies it.
 #[cfg(feature = "rsa")]
-pub fn verify_answer<'a, 'q>(
+#[derive(Debug, Clone, Copy)]
+pub enum AlipayKeys<'k> {
+    /// Key mode: the Alipay public key from the open platform console.
+    PublicKey(&'k crate::signature::Rsa2PublicKey),
+    /// Certificate mode: the Alipay certificates the host holds (checked against the root
+    /// when they were loaded). A response naming another SN is
+    /// [`ResponseError::UnknownCertSn`]: fetch that certificate
+    /// (`alipay.open.app.alipaycert.download`), check it, and add it.
+    #[cfg(feature = "x509")]
+    Certificates(&'k [crate::alipay::cert::AlipayCertificate]),
+}
+
+#[cfg(feature = "rsa")]
+impl<'k> From<&'k crate::signature::Rsa2PublicKey> for AlipayKeys<'k> {
+    fn from(key: &'k crate::signature::Rsa2PublicKey) -> Self {
+        AlipayKeys::PublicKey(key)
+    }
+}
+
+#[cfg(feature = "x509")]
+impl<'k> From<&'k [crate::alipay::cert::AlipayCertificate]> for AlipayKeys<'k> {
+    fn from(certificates: &'k [crate::alipay::cert::AlipayCertificate]) -> Self {
+        AlipayKeys::Certificates(certificates)
+    }
+}
+
+/// Finds the signed `<method>_response` text in `raw` and checks it with the pinned keys.
+#[cfg(feature = "rsa")]
+fn verified_response<'a>(
+    raw: &'a str,
+    request: &Request<'_>,
+    keys: AlipayKeys<'_>,
+) -> Result<crate::alipay::response::SignedResponse<'a>, ResponseError> {
+    match keys {
+        AlipayKeys::PublicKey(key) => {
+            crate::alipay::response::verify_response(raw, request.method(), key)
+        }
+        #[cfg(feature = "x509")]
+        AlipayKeys::Certificates(certificates) => {
+            crate::alipay::response::verify_response_with_certificates(
+                raw,
+                request.method(),
+                certificates,
+            )
+        }
+    }
+}
+
+/// Finds, verifies (with the pinned keys: a public key, or certificates in certificate mode)
+/// and parses the answer to `request` in the raw response text `raw`, byte for byte as
+/// received.
+///
+/// Errors: [`AnswerError::Response`] for a malformed or badly signed response, or one signed
+/// under a certificate the host does not hold (do not act on it), [`AnswerError::Encrypted`]
+/// when content encryption is on (use [`verify_encrypted_answer`]), [`AnswerError::Json`]
+/// when the signed content is not an answer's JSON.
+#[cfg(feature = "rsa")]
+pub fn verify_answer<'a, 'q, 'k>(
     raw: &'a str,
     request: Request<'q>,
-    key: &crate::signature::Rsa2PublicKey,
+    keys: impl Into<AlipayKeys<'k>>,
 ) -> Result<Verified<Answer<'a, 'q>>, AnswerError> {
-    let signed = crate::alipay::response::verify_response(raw, request.method(), key)?;
-    if signed.content.starts_with('"') {
+    let signed = verified_response(raw, &request, keys.into())?;
+    if signed.is_encrypted() {
         return Err(AnswerError::Encrypted);
     }
     Ok(Verified::new(Answer::parse(
@@ -240,6 +293,31 @@ pub fn verify_answer<'a, 'q>(
         signed.kind,
         request,
     )?))
+}
+
+/// Like [`verify_answer`], for an answer encrypted with the merchant's content key (DESIGN.md
+/// §4.2): the signature is checked over the ciphertext token as received, then the content is
+/// decrypted into `buf` (at least as long as the token) and parsed. An answer that is not
+/// encrypted is parsed as it is (Alipay leaves error answers in the clear).
+///
+/// Errors: as [`verify_answer`], and [`ResponseError::Decryption`] /
+/// [`ResponseError::DecryptedNotObject`] (inside [`AnswerError::Response`]) for a wrong key
+/// or a corrupted ciphertext.
+#[cfg(all(feature = "rsa", feature = "alipay-aes"))]
+pub fn verify_encrypted_answer<'a, 'q, 'k>(
+    raw: &'a str,
+    request: Request<'q>,
+    keys: impl Into<AlipayKeys<'k>>,
+    aes: &crate::alipay::encryption::AesKey,
+    buf: &'a mut [u8],
+) -> Result<Verified<Answer<'a, 'q>>, AnswerError> {
+    let signed = verified_response(raw, &request, keys.into())?;
+    let kind = signed.kind;
+    if !signed.is_encrypted() {
+        return Ok(Verified::new(Answer::parse(signed.content, kind, request)?));
+    }
+    let plain = signed.decrypt(aes, buf)?;
+    Ok(Verified::new(Answer::parse(plain, kind, request)?))
 }
 
 /// Parses the plain `content` of a response the host has verified by another path of

@@ -116,7 +116,7 @@ fn decode_base64_lax_whitespace(text: &str) -> Result<Vec<u8>, KeyError> {
 /// One PEM block: its label and its decoded body. Lax about layout (line width, CRLF,
 /// indentation, explanatory text before the block as RFC 7468 allows); anything after the
 /// END line is refused (a second block would be silently ignored otherwise).
-fn decode_pem(text: &str) -> Result<(&str, Vec<u8>), KeyError> {
+pub(super) fn decode_pem(text: &str) -> Result<(&str, Vec<u8>), KeyError> {
     let begin = text.find("-----BEGIN ").ok_or(KeyError::InvalidPem)?;
     let rest = text
         .get(begin..)
