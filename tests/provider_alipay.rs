@@ -337,10 +337,7 @@ fn a_forged_or_encrypted_answer_is_not_mapped() {
         AnswerError::Encrypted
     );
     // A verified content that is not an answer's JSON.
-    assert!(matches!(
-        Answer::parse("[1,2]", ResponseKind::Method, Request::Query),
-        Err(_)
-    ));
+    assert!(Answer::parse("[1,2]", ResponseKind::Method, Request::Query).is_err());
 }
 
 // ---- Refund notifications (§4.2) ------------------------------------------------------------
