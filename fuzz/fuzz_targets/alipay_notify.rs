@@ -459,10 +459,10 @@ fuzz_target!(|body: &[u8]| {
     let fields: Vec<(String, String)> = raw_fields
         .iter()
         .map(|(k, v)| {
-            let text = if reference_blank(v) {
-                String::new()
-            } else {
-                String::from_utf8_lossy(v).into_owned()
+            // `Notification::get` shows neither a blank value nor one that is not text.
+            let text = match std::str::from_utf8(v) {
+                Ok(t) if !reference_blank(v) => t.to_owned(),
+                _ => String::new(),
             };
             (k.clone(), text)
         })
