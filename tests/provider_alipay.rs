@@ -153,6 +153,74 @@ fn a_query_answer_maps_its_trade_status() {
 }
 
 #[test]
+fn a_pay_answer_maps_its_code() {
+    let mut p = payment();
+    let pay = |code: &str, amount: &str, p: &Payment| {
+        map_answer(
+            Request::Pay,
+            &format!(
+                r#"{{"code":"{code}","msg":"Success","buyer_logon_id":"159****5620","fund_bill_list":[{{"amount":"{amount}","fund_channel":"ALIPAYACCOUNT"}}],"out_trade_no":"{ORDER}","total_amount":"{amount}","trade_no":"2026"}}"#
+            ),
+            p,
+        )
+    };
+    let ev = |status| derived(&["alipay.trade.pay", ORDER, status]);
+    // 10003: the customer confirms on the phone.
+    let waiting = pay("10003", "99.90", &p);
+    assert_eq!(waiting, Ok(Input::initiate(ev("WAIT_BUYER_PAY"))));
+    assert!(matches!(
+        p.apply(&waiting.unwrap(), t(1_010)),
+        Outcome::Applied(_)
+    ));
+    // 10000: paid; the same answer again is the same event.
+    let paid = pay("10000", "99.90", &p);
+    assert_eq!(paid, Ok(Input::succeed(ev("TRADE_SUCCESS"), cny("99.90"))));
+    assert!(matches!(
+        p.apply(&paid.unwrap(), t(1_020)),
+        Outcome::Applied(_)
+    ));
+    assert_eq!(
+        p.apply(&pay("10000", "99.90", &p).unwrap(), t(1_030)),
+        Outcome::Duplicate
+    );
+    // The query that confirms the same capture changes nothing.
+    let query = map_answer(
+        Request::Query,
+        &format!(
+            r#"{{"code":"10000","out_trade_no":"{ORDER}","trade_status":"TRADE_SUCCESS","total_amount":"99.90"}}"#
+        ),
+        &p,
+    );
+    assert_eq!(p.apply(&query.unwrap(), t(1_040)), Outcome::Ignored);
+    assert_eq!(
+        pay("10000", "9.99", &p),
+        Err(MapError::AmountMismatch {
+            expected: 9990,
+            got: 999
+        })
+    );
+    // Unknown (20000) or failed (40004): nothing to apply; the host queries or cancels.
+    for answer in [
+        r#"{"code":"20000","msg":"Service Currently Unavailable","sub_code":"isp.unknow-error"}"#,
+        r#"{"code":"40004","msg":"Business Failed","sub_code":"ACQ.PAYMENT_AUTH_CODE_INVALID"}"#,
+        r#"{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_NOT_EXIST"}"#,
+    ] {
+        assert_eq!(
+            map_answer(Request::Pay, answer, &p),
+            Err(MapError::ProviderError)
+        );
+    }
+    assert_eq!(
+        map_answer(
+            Request::Pay,
+            r#"{"code":"10000","out_trade_no":"order-43","total_amount":"99.90"}"#,
+            &p
+        ),
+        Err(MapError::WrongOrder)
+    );
+}
+
+#[test]
 fn the_same_query_answer_twice_is_one_event() {
     let mut p = payment();
     let content = format!(

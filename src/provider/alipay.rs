@@ -4,7 +4,7 @@
 //! - **Notifications** (`notify_url`): [`Notification`] (verified by
 //!   `Notification::verify`, feature `rsa`), mapped by [`Notification::to_input`] with the
 //!   four business checks; see [`crate::alipay::notify`] for the table.
-//! - **Synchronous answers** to `alipay.trade.query`, `close`, `cancel`, `precreate`,
+//! - **Synchronous answers** to `alipay.trade.pay`, `query`, `close`, `cancel`, `precreate`,
 //!   `refund` and `alipay.trade.fastpay.refund.query`: `verify_answer` (feature `rsa`)
 //!   finds the signed `<method>_response` text, checks it with the pinned key or, in
 //!   certificate mode, the certificate its `alipay_cert_sn` names, and parses it into a
@@ -17,6 +17,8 @@
 //!
 //! | answer | condition | input | event id ([`EventId::derived`] parts) |
 //! |---|---|---|---|
+//! | `trade.pay` | `10000` (paid) | `succeed(total_amount)` | `alipay.trade.pay`, order, `TRADE_SUCCESS` |
+//! | `trade.pay` | `10003` (the customer confirms on the phone) | `initiate` | `alipay.trade.pay`, order, `WAIT_BUYER_PAY` |
 //! | `trade.query` | `WAIT_BUYER_PAY` | `initiate` | `alipay.trade.query`, order, status |
 //! | `trade.query` | `TRADE_SUCCESS`, `TRADE_FINISHED` | `succeed(total_amount)` | same |
 //! | `trade.query` | `TRADE_CLOSED` | `close` | same |
@@ -50,6 +52,8 @@ pub use crate::alipay::notify::{MerchantConfig, Notification, NotifyError, Reply
 
 /// Alipay's success `code`.
 const SUCCESS: &str = "10000";
+/// `alipay.trade.pay`'s "order created, the customer is paying" `code`.
+const PAY_IN_PROCESS: &str = "10003";
 /// Alipay's "business failed" `code`, with the reason in `sub_code`.
 const BUSINESS_FAILED: &str = "40004";
 /// The `sub_code` of a trade Alipay does not know.
@@ -60,6 +64,11 @@ const TRADE_NOT_EXIST: &str = "ACQ.TRADE_NOT_EXIST";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Request<'q> {
+    /// `alipay.trade.pay` (face-to-face: the cashier scanned the customer's barcode). Its
+    /// answer has no `trade_status`: `10000` means paid, `10003` that the customer is still
+    /// confirming on the phone (poll with `alipay.trade.query`); any other code (`20000`
+    /// unknown, `40004` failed) maps to nothing, and the host queries or cancels the trade.
+    Pay,
     /// `alipay.trade.query`.
     Query,
     /// `alipay.trade.close`.
@@ -85,6 +94,7 @@ impl Request<'_> {
     /// The method name (`"alipay.trade.query"`).
     pub const fn method(&self) -> &'static str {
         match self {
+            Request::Pay => "alipay.trade.pay",
             Request::Query => "alipay.trade.query",
             Request::Close => "alipay.trade.close",
             Request::Cancel => "alipay.trade.cancel",
@@ -358,6 +368,9 @@ impl Verified<Answer<'_, '_>> {
         let method = answer.request.method().as_bytes();
         let not_exist = code == BUSINESS_FAILED
             && json::plain(f.sub_code, "sub_code").is_ok_and(|s| s == TRADE_NOT_EXIST);
+        if let Request::Pay = answer.request {
+            return pay_to_input(code, f, facts, method);
+        }
         if code != SUCCESS && !not_exist {
             return Err(MapError::ProviderError);
         }
@@ -374,6 +387,8 @@ impl Verified<Answer<'_, '_>> {
                 Some(_) => Err(MapError::UnknownStatus),
             },
             _ if not_exist => Err(MapError::NothingToApply),
+            // Mapped above: its codes are not the other answers'.
+            Request::Pay => Err(MapError::ProviderError),
             Request::Precreate => Ok(Input::initiate(EventId::derived(&[method, order])?)),
             Request::Query => {
                 let status = json::plain(f.trade_status, "trade_status")?;
@@ -428,6 +443,38 @@ impl Verified<Answer<'_, '_>> {
                 Ok(Input::refund(event, refund_id, refunded))
             }
         }
+    }
+}
+
+/// `alipay.trade.pay`'s answer: `10000` is the capture of the whole amount, `10003` a trade
+/// created that the customer is still confirming; every other code is an error answer. The
+/// event id names the status the code stands for, like a query's.
+fn pay_to_input(
+    code: &str,
+    f: &Fields<'_>,
+    facts: &Facts<'_>,
+    method: &[u8],
+) -> Result<Input, MapError> {
+    let status = match code {
+        SUCCESS => TradeStatus::TradeSuccess,
+        PAY_IN_PROCESS => TradeStatus::WaitBuyerPay,
+        _ => return Err(MapError::ProviderError),
+    };
+    check_order(f.out_trade_no, facts)?;
+    let order = facts.order_id().as_bytes();
+    let event = EventId::derived(&[method, order, status.name().as_bytes()])?;
+    match status {
+        TradeStatus::TradeSuccess => {
+            let total = amount(f.total_amount, "total_amount", facts)?;
+            if total != facts.amount() {
+                return Err(MapError::AmountMismatch {
+                    expected: facts.amount().minor_units(),
+                    got: total.minor_units(),
+                });
+            }
+            Ok(Input::succeed(event, total))
+        }
+        _ => Ok(Input::initiate(event)),
     }
 }
 
