@@ -3,12 +3,13 @@
 //!
 //! The terminal plays a scripted shift through Alipay's face-to-face (barcode) flow: it opens
 //! orders, scans barcodes, polls, closes expired trades and refunds, keeping every open payment
-//! in a [`PaymentTable`]. Every Alipay answer is verified (RSA2) on the device before it
-//! becomes an engine input, and after every applied outcome the payment's snapshot is appended
-//! to a journal in (simulated) flash. Halfway through, the power fails in the middle of a flash
-//! write: the terminal reboots with nothing but the flash, restores every payment, and finishes
+//! in a [`PaymentTable`]. Every Alipay answer is verified (RSA2) and mapped to an engine input
+//! by the crate's `provider::alipay`, and after every applied outcome the payment's snapshot is
+//! appended to a journal in (simulated) flash. Halfway through, the power fails in the middle
+//! of a flash write: the terminal reboots with nothing but the flash, restores every payment,
+//! sends again every obligation still outstanding (`Payment::pending_effects`), and finishes
 //! the shift; it then replays the shift without the power failure and checks that both end in
-//! the same state.
+//! the same state, with no obligation left outstanding.
 //!
 //! The transcript goes to the host's stdout through semihosting, the footprint figures to its
 //! stderr, and the exit status says whether the shift ran as it must.
@@ -23,7 +24,6 @@ mod flash;
 mod footprint;
 #[cfg(feature = "rsa")]
 mod heap;
-mod json;
 mod provider;
 mod script;
 
@@ -32,13 +32,16 @@ use core::fmt::{self, Write as _};
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::{debug, heprintln, hprintln};
 use panic_semihosting as _;
+use paystate::provider::alipay::Request;
+use paystate::provider::{Facts, MapError};
 use paystate::table::{OrderId, PaymentTable, TableError};
 use paystate::{
-    Currency, Effect, EventId, Input, Money, Outcome, Payment, RefundId, Timestamp, snapshot,
+    Command, Currency, Effect, EventId, Input, Money, Outcome, Payment, RefundId, RefundRequestId,
+    Timestamp, snapshot,
 };
 
 use flash::{Entry, Journal, Sector, WriteError};
-use provider::{AnswerError, Content, Verifier};
+use provider::Verifier;
 use script::{Action, SHIFT, SHIFT_START, Step};
 
 /// How many payments the terminal keeps open at once.
@@ -77,13 +80,59 @@ enum PowerCut {
     Done,
 }
 
-/// What survives a power failure: the flash, and the test fixture's own state.
+/// What survives a power failure: the flash, Alipay, and the test fixture's own state.
 struct World {
     sector: &'static mut Sector,
+    gateway: Gateway,
     power_cut: PowerCut,
     /// Flash writes started so far in this run.
     writes: u32,
+    /// Whether the terminal sends its outstanding obligations again after a reboot (off only
+    /// to show that the end-of-shift checks catch a lost obligation).
+    outbox: bool,
     out: Out,
+}
+
+/// A request the terminal sent to carry out an obligation.
+#[derive(Clone, Copy)]
+enum Sent {
+    /// `alipay.trade.close`.
+    Close,
+    /// `alipay.trade.refund` of `amount` under the request number `refund_id`.
+    Refund {
+        refund_id: RefundRequestId,
+        amount: Money,
+    },
+}
+
+/// Alipay's side of the obligations: the requests it was sent and has not answered yet. The
+/// script's answer to a close or to an obligation's refund is delivered only while its
+/// request is in flight; when the power fails every request in flight is lost with its
+/// connection. So an obligation is carried out after a reboot only if the terminal sends it
+/// again, and one it forgot stays outstanding, which the end-of-shift checks catch.
+struct Gateway {
+    in_flight: heapless::Vec<(OrderId, Sent), { 2 * CAPACITY }>,
+}
+
+impl Gateway {
+    /// Alipay receives `sent` for `order` (a request sent again replaces the first).
+    fn send(&mut self, order: &OrderId, sent: Sent) {
+        self.in_flight.retain(|(o, s)| {
+            o != order || core::mem::discriminant(s) != core::mem::discriminant(&sent)
+        });
+        if self.in_flight.push((order.clone(), sent)).is_err() {
+            fail("more requests in flight than the fixture holds");
+        }
+    }
+
+    /// Takes the request of `order` that `matches` out of flight: it is being answered.
+    fn answer(&mut self, order: &str, matches: fn(&Sent) -> bool) -> Option<Sent> {
+        let at = self
+            .in_flight
+            .iter()
+            .position(|(o, s)| o.as_bytes() == order.as_bytes() && matches(s))?;
+        Some(self.in_flight.swap_remove(at).1)
+    }
 }
 
 /// The power failed: everything in RAM is gone.
@@ -135,12 +184,22 @@ impl fmt::Display for Said<'_> {
     }
 }
 
-/// What an answer means for the engine.
-enum Meaning {
-    /// Feed this input.
-    Input(Input),
-    /// Nothing to feed; the note says why.
-    Nothing,
+/// The input an answer maps to, for the transcript.
+struct Mapped<'a>(&'a Input);
+
+impl fmt::Display for Mapped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.kind().name())?;
+        match self.0.command() {
+            Command::Succeed { amount } | Command::Refund { amount, .. } => write!(f, " {amount}"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// How many obligations the payments of `table` still have outstanding.
+fn outstanding(table: &Table) -> usize {
+    table.iter().map(|(_, p)| p.pending_effects().len()).sum()
 }
 
 #[entry]
@@ -168,8 +227,12 @@ fn main() -> ! {
 
     let mut world = World {
         sector,
+        gateway: Gateway {
+            in_flight: heapless::Vec::new(),
+        },
         power_cut: PowerCut::Disabled,
         writes: 0,
+        outbox: true,
         out: Out { quiet: true },
     };
     // First, quietly, the shift without a power failure: the reference end state.
@@ -196,10 +259,21 @@ fn main() -> ! {
         .count();
     say!(
         out,
-        "check: the power failing in the middle of any one of the shift's {writes} flash writes: {identical} of {writes} end states identical to the uninterrupted run"
+        "check: the power failing in the middle of any one of the shift's {writes} flash writes: {identical} of {writes} end states identical to the uninterrupted run, with no obligation outstanding"
+    );
+    // The same once more with the outbox off: the checks must see the obligations it loses.
+    world.outbox = false;
+    let lost = (1..=writes)
+        .filter(|&n| !cut_at_write_ends_as(&mut world, n, &reference))
+        .count();
+    world.outbox = true;
+    say!(
+        out,
+        "check: the same without sending outstanding obligations again after the reboot: {lost} of {writes} end states differ (an obligation is lost), so the checks above would see one"
     );
     footprint::report();
-    if same && identical == writes as usize {
+    let settled = outstanding(&reference) == 0;
+    if same && settled && identical == writes as usize && lost > 0 {
         say!(out, "shift complete");
         debug::exit(debug::EXIT_SUCCESS);
     } else {
@@ -213,6 +287,7 @@ fn main() -> ! {
 /// Erases the flash and runs the shift (quietly) with this power failure.
 fn replay(world: &mut World, power_cut: PowerCut) -> Table {
     world.sector.erase();
+    world.gateway.in_flight.clear();
     world.power_cut = power_cut;
     world.writes = 0;
     run_shift(world)
@@ -223,14 +298,14 @@ fn replay(world: &mut World, power_cut: PowerCut) -> Table {
 #[inline(never)]
 fn shift_ends_as(world: &mut World, reference: &Table) -> bool {
     let end = replay(world, PowerCut::Ready);
-    world.power_cut == PowerCut::Done && end == *reference
+    world.power_cut == PowerCut::Done && end == *reference && outstanding(&end) == 0
 }
 
 /// Whether the shift with the power failing during flash write `n` ends as `reference`.
 #[inline(never)]
 fn cut_at_write_ends_as(world: &mut World, n: u32, reference: &Table) -> bool {
     let end = replay(world, PowerCut::AtWrite(n));
-    world.power_cut == PowerCut::Done && end == *reference
+    world.power_cut == PowerCut::Done && end == *reference && outstanding(&end) == 0
 }
 
 /// Runs the whole shift, rebooting after every power failure, and returns the final table.
@@ -241,14 +316,23 @@ fn run_shift(world: &mut World) -> Table {
         let (mut terminal, resume) = Terminal::boot(world, boot);
         match terminal.run(world, resume) {
             Ok(()) => {
-                say!(out, "end of shift: {} payments", terminal.table.len());
+                say!(
+                    out,
+                    "end of shift: {} payments, obligations outstanding: {}",
+                    terminal.table.len(),
+                    outstanding(&terminal.table)
+                );
                 for (id, p) in terminal.table.iter() {
                     say!(out, "  {id}: {}", State(p));
                 }
                 return terminal.table;
             }
             Err(PowerLost) => {
-                say!(out, "*** power lost: every payment in RAM is gone ***");
+                say!(
+                    out,
+                    "*** power lost: every payment in RAM is gone, and every request in flight ***"
+                );
+                world.gateway.in_flight.clear();
                 drop(terminal);
                 boot += 1;
             }
@@ -295,6 +379,19 @@ impl Terminal {
             );
             for (id, p) in table.iter() {
                 say!(out, "  {id}: {}", State(p));
+            }
+            // The journal is the outbox: what a payment still owes is in its snapshot.
+            if world.outbox {
+                say!(
+                    out,
+                    "boot {boot}: obligations outstanding in the restored payments: {}, sent again:",
+                    outstanding(&table)
+                );
+                for (id, p) in table.iter() {
+                    for effect in p.pending_effects() {
+                        carry_out(world, "  outbox: ", id, &effect);
+                    }
+                }
             }
         }
         let journal = Journal::open(world.sector);
@@ -345,7 +442,11 @@ impl Terminal {
                 State(p)
             );
             match persist(world, journal, i, id.as_bytes(), p) {
-                Ok(()) => effects(out, id, &outcome),
+                Ok(()) => {
+                    for effect in outcome.effects() {
+                        carry_out(world, "       effect: ", id, effect);
+                    }
+                }
                 Err(PowerLost) => lost = true,
             }
         });
@@ -417,22 +518,24 @@ impl Terminal {
                     Err(e) => say!(out, "{line}: refused: event id {e}"),
                 }
             }
-            Action::Answer { method, file, raw } => {
+            Action::Answer { request, file, raw } => {
+                let method = request.method();
                 let mut line = Line::new();
                 let _ = write!(line, "[{i:02}] {at} {order} {method} answer {file}");
-                let content = match self.verifier.receive(raw, method) {
-                    Ok(content) => content,
-                    Err(e) => {
-                        say!(out, "{line}: refused before the engine: {e}");
-                        return Ok(());
-                    }
-                };
-                let _ = write!(line, " ({})", Verifier::CHECK);
-                match self.meaning(order, method, &content, &mut line) {
-                    Ok(Meaning::Input(input)) => self.feed(world, i, order, line, &input, now)?,
-                    Ok(Meaning::Nothing) => say!(out, "{line}"),
-                    Err(e) => say!(out, "{line}: refused: {e}"),
+                // Alipay answers a close only if the terminal sent it.
+                if request == Request::Close
+                    && world
+                        .gateway
+                        .answer(order, |s| matches!(s, Sent::Close))
+                        .is_none()
+                {
+                    say!(
+                        out,
+                        "{line}: not delivered: no {method} for {order} is in flight"
+                    );
+                    return Ok(());
                 }
+                self.answer(world, i, order, line, request, raw, &[], now)?;
             }
             Action::Refund {
                 request,
@@ -446,10 +549,45 @@ impl Terminal {
                 );
                 let mut line = Line::new();
                 let _ = write!(line, "       answer {file}");
-                match self.refund(order, request, amount, raw, &mut line) {
-                    Ok(input) => self.feed(world, i, order, line, &input, now)?,
-                    Err(e) => say!(out, "{line}: refused: {e}"),
-                }
+                let requested = match (
+                    RefundId::new(request.as_bytes()),
+                    Money::parse(amount, Currency::CNY),
+                ) {
+                    (Ok(id), Ok(amount)) => [(id, amount)],
+                    _ => {
+                        say!(
+                            out,
+                            "{line}: refused: {request} {amount} is no refund request"
+                        );
+                        return Ok(());
+                    }
+                };
+                let request = Request::Refund {
+                    out_request_no: request,
+                };
+                self.answer(world, i, order, line, request, raw, &requested, now)?;
+            }
+            Action::RefundAnswer { file, raw } => {
+                let mut line = Line::new();
+                let _ = write!(
+                    line,
+                    "[{i:02}] {at} {order} alipay.trade.refund answer {file}"
+                );
+                let Some(Sent::Refund { refund_id, amount }) = world
+                    .gateway
+                    .answer(order, |s| matches!(s, Sent::Refund { .. }))
+                else {
+                    say!(
+                        out,
+                        "{line}: not delivered: no alipay.trade.refund for {order} is in flight"
+                    );
+                    return Ok(());
+                };
+                let requested = [(refund_id.refund_id(), amount)];
+                let request = Request::Refund {
+                    out_request_no: refund_id.as_str(),
+                };
+                self.answer(world, i, order, line, request, raw, &requested, now)?;
             }
             Action::Wait => {}
             Action::PowerFailsDuringNextWrite => match world.power_cut {
@@ -495,7 +633,9 @@ impl Terminal {
         if let Outcome::Applied(_) = outcome {
             self.persisted(world, i, order)?;
             if let Ok(id) = OrderId::new(order.as_bytes()) {
-                effects(out, &id, &outcome);
+                for effect in outcome.effects() {
+                    carry_out(world, "       effect: ", &id, effect);
+                }
             }
         }
         Ok(())
@@ -510,127 +650,51 @@ impl Terminal {
         }
     }
 
-    /// Reads an answer to a payment request, query or close: the Alipay business checks, then
-    /// the input it stands for (DESIGN.md §4).
-    fn meaning(
-        &self,
+    /// Verifies the answer to `request` and maps it against the payment's facts (and the
+    /// refunds the terminal asked for), then feeds the input it stands for.
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &mut self,
+        world: &mut World,
+        i: usize,
         order: &str,
-        method: &str,
-        c: &Content<'_>,
-        line: &mut Line,
-    ) -> Result<Meaning, Refusal> {
-        let code = c.get("code")?;
-        let out_trade_no = c.get("out_trade_no")?;
-        if out_trade_no != order {
-            return Err(Refusal::OtherOrder);
-        }
-        let payment = self.table.get(order.as_bytes()).map_err(Refusal::Table)?;
-        let trade_no = c.get("trade_no")?;
-        let status = match (method, code) {
-            ("alipay.trade.pay", "10000") => "TRADE_SUCCESS",
-            ("alipay.trade.pay", "10003") => "WAIT_BUYER_PAY",
-            ("alipay.trade.query", "10000") => c.get("trade_status")?,
-            ("alipay.trade.close", "10000") => "TRADE_CLOSED",
-            (_, code) => {
-                let sub = c.opt("sub_code")?.unwrap_or("-");
-                let _ = write!(
-                    line,
-                    ": code {code} {sub}: nothing to apply, the terminal queries the trade"
-                );
-                return Ok(Meaning::Nothing);
+        mut line: Line,
+        request: Request<'_>,
+        raw: &str,
+        requested: &[(RefundId, Money)],
+        now: Timestamp,
+    ) -> Result<(), PowerLost> {
+        let out = world.out;
+        let answer = match self.verifier.receive(raw, request) {
+            Ok(answer) => answer,
+            Err(e) => {
+                say!(out, "{line}: refused before the engine: {e}");
+                return Ok(());
             }
         };
-        // One provider fact, one event id: the same fact delivered twice is a duplicate.
-        let mut id: heapless::String<64> = heapless::String::new();
-        write!(id, "alipay:{trade_no}:{status}").map_err(|_| Refusal::EventId)?;
-        let event = EventId::new(id.as_bytes()).map_err(|_| Refusal::EventId)?;
-        let _ = write!(line, ": {status}");
-        match status {
-            "TRADE_SUCCESS" | "TRADE_FINISHED" => {
-                let total = c.get("total_amount")?;
-                let amount =
-                    Money::parse(total, payment.currency()).map_err(|_| Refusal::Amount)?;
-                let _ = write!(line, " {amount}: succeed");
-                Ok(Meaning::Input(Input::succeed(event, amount)))
-            }
-            "WAIT_BUYER_PAY" => {
-                let _ = write!(line, ": initiate");
-                Ok(Meaning::Input(Input::initiate(event)))
-            }
-            "TRADE_CLOSED" if payment.paid().is_zero() => {
-                let _ = write!(line, ": close");
-                Ok(Meaning::Input(Input::close(event)))
-            }
-            _ => {
-                let _ = write!(line, ": nothing to apply, reconcile");
-                Ok(Meaning::Nothing)
-            }
-        }
-    }
-
-    /// Reads the answer to a refund request.
-    fn refund(
-        &self,
-        order: &str,
-        request: &str,
-        amount: &str,
-        raw: &str,
-        line: &mut Line,
-    ) -> Result<Input, Refusal> {
-        let c = self.verifier.receive(raw, "alipay.trade.refund")?;
         let _ = write!(line, " ({})", Verifier::CHECK);
-        let payment = self.table.get(order.as_bytes()).map_err(Refusal::Table)?;
-        if c.get("out_trade_no")? != order {
-            return Err(Refusal::OtherOrder);
+        let mapped = match self.table.get(order.as_bytes()) {
+            Ok(p) => answer.to_input(&Facts::of(order, p).with_requested_refunds(requested)),
+            Err(e) => {
+                say!(out, "{line}: refused: {e}");
+                return Ok(());
+            }
+        };
+        match mapped {
+            Ok(input) => {
+                let _ = write!(line, ": {}", Mapped(&input));
+                self.feed(world, i, order, line, &input, now)?;
+            }
+            Err(MapError::ProviderError) => say!(
+                out,
+                "{line}: code {} {}: nothing to apply, the terminal queries the trade",
+                answer.code().unwrap_or("-"),
+                answer.sub_code().unwrap_or("-")
+            ),
+            Err(MapError::NothingToApply) => say!(out, "{line}: nothing to apply yet"),
+            Err(e) => say!(out, "{line}: refused: {e}"),
         }
-        if c.get("code")? != "10000" || c.get("fund_change")? != "Y" {
-            return Err(Refusal::NotRefunded);
-        }
-        let amount = Money::parse(amount, payment.currency()).map_err(|_| Refusal::Amount)?;
-        let refund_id = RefundId::new(request.as_bytes()).map_err(|_| Refusal::EventId)?;
-        // `refund_fee` is the trade's refunded total. A first delivery must add up; a
-        // redelivery of a recorded refund goes to the engine, which answers `duplicate`.
-        let fee =
-            Money::parse(c.get("refund_fee")?, payment.currency()).map_err(|_| Refusal::Amount)?;
-        if payment.refund(refund_id).is_none()
-            && payment.refunded().checked_add(amount) != Some(fee)
-        {
-            return Err(Refusal::Amount);
-        }
-        let _ = write!(line, ": refund_fee {fee}: refund {amount}");
-        let mut id: heapless::String<64> = heapless::String::new();
-        write!(id, "refund:{request}").map_err(|_| Refusal::EventId)?;
-        let event = EventId::new(id.as_bytes()).map_err(|_| Refusal::EventId)?;
-        Ok(Input::refund(event, refund_id, amount))
-    }
-}
-
-/// Why an authentic answer was not fed to the engine.
-enum Refusal {
-    Answer(AnswerError),
-    OtherOrder,
-    Table(TableError),
-    EventId,
-    Amount,
-    NotRefunded,
-}
-
-impl From<AnswerError> for Refusal {
-    fn from(e: AnswerError) -> Self {
-        Refusal::Answer(e)
-    }
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::Answer(e) => write!(f, "{e}"),
-            Refusal::OtherOrder => f.write_str("the answer is about another order"),
-            Refusal::Table(e) => write!(f, "{e}"),
-            Refusal::EventId => f.write_str("no usable event id"),
-            Refusal::Amount => f.write_str("the amounts do not add up"),
-            Refusal::NotRefunded => f.write_str("Alipay did not refund"),
-        }
+        Ok(())
     }
 }
 
@@ -707,19 +771,22 @@ fn persist(
     }
 }
 
-/// Carries out the effects of an applied outcome (here: says what the terminal sends).
-fn effects(out: Out, id: &OrderId, outcome: &Outcome) {
-    for effect in outcome.effects() {
-        match effect {
-            Effect::CloseTrade => say!(
+/// Carries out an obligation: sends Alipay the request it calls for. Sending one again is
+/// harmless (`alipay.trade.close` is idempotent, and Alipay pays one refund per
+/// `out_request_no`).
+fn carry_out(world: &mut World, lead: &str, id: &OrderId, effect: &Effect) {
+    let out = world.out;
+    match *effect {
+        Effect::CloseTrade => {
+            world.gateway.send(id, Sent::Close);
+            say!(out, "{lead}close_trade -> alipay.trade.close sent for {id}");
+        }
+        Effect::RefundRequired { amount, refund_id } => {
+            world.gateway.send(id, Sent::Refund { refund_id, amount });
+            say!(
                 out,
-                "       effect: close_trade -> alipay.trade.close sent for {id}"
-            ),
-            Effect::RefundRequired(amount) => say!(
-                out,
-                "       effect: refund_required {amount} -> a refund of {id} is due"
-            ),
-            _ => say!(out, "       effect: {effect:?}"),
+                "{lead}refund_required {amount} -> alipay.trade.refund sent for {id}: {amount} CNY as {refund_id}"
+            );
         }
     }
 }

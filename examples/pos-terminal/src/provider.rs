@@ -1,31 +1,20 @@
-//! Alipay's synchronous answers: check the signature, then read what the terminal needs.
+//! Alipay's synchronous answers, through the crate's `provider::alipay`: the signature is
+//! checked and the signed content parsed by `verify_answer`, and the answer is mapped to an
+//! engine input by `to_input` against the payment's facts. The terminal knows none of
+//! Alipay's rules itself.
 
 use core::fmt;
 
-use paystate::alipay::response::{self, ResponseError, ResponseKind};
+use paystate::alipay::response::ResponseError;
+use paystate::provider::Verified;
+use paystate::provider::alipay::{Answer, AnswerError, Request};
 
-use crate::json::{self, JsonError};
+/// Why an answer was refused before it reached the mapping.
+pub struct Refused(AnswerError);
 
-/// The verified (or, without the `rsa` feature, merely extracted) business content of one
-/// answer: the JSON text of its `<method>_response` value.
-pub struct Content<'a> {
-    text: &'a str,
-}
-
-/// Why an answer was refused before it reached the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnswerError {
-    /// Not a signed response of the method asked, or its signature fails (the crate's check).
-    Response(ResponseError),
-    /// A signed `error_response`: the gateway refused the request.
-    Gateway,
-    /// A field the terminal needs is missing or not a plain string.
-    Field(&'static str, Option<JsonError>),
-}
-
-impl fmt::Display for AnswerError {
+impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match self.0 {
             AnswerError::Response(ResponseError::Signature(e)) => {
                 write!(
                     f,
@@ -34,26 +23,8 @@ impl fmt::Display for AnswerError {
                 )
             }
             AnswerError::Response(e) => write!(f, "{} ({e})", e.code()),
-            AnswerError::Gateway => f.write_str("the gateway refused the request"),
-            AnswerError::Field(name, None) => write!(f, "field {name} missing"),
-            AnswerError::Field(name, Some(e)) => write!(f, "field {name} unreadable ({e:?})"),
+            e => write!(f, "{} ({e})", e.code()),
         }
-    }
-}
-
-impl<'a> Content<'a> {
-    /// A string field that must be there.
-    pub fn get(&self, name: &'static str) -> Result<&'a str, AnswerError> {
-        match json::field(self.text, name) {
-            Ok(Some(v)) => Ok(v),
-            Ok(None) => Err(AnswerError::Field(name, None)),
-            Err(e) => Err(AnswerError::Field(name, Some(e))),
-        }
-    }
-
-    /// A string field that may be absent.
-    pub fn opt(&self, name: &'static str) -> Result<Option<&'a str>, AnswerError> {
-        json::field(self.text, name).map_err(|e| AnswerError::Field(name, Some(e)))
     }
 }
 
@@ -88,19 +59,25 @@ impl Verifier {
         "RSA2 not checked"
     };
 
-    /// Checks `raw`, an answer to `method`, and returns its signed content.
-    pub fn receive<'a>(&self, raw: &'a str, method: &str) -> Result<Content<'a>, AnswerError> {
+    /// Checks `raw`, the answer to `request`, and parses its signed content.
+    pub fn receive<'a, 'q>(
+        &self,
+        raw: &'a str,
+        request: Request<'q>,
+    ) -> Result<Verified<Answer<'a, 'q>>, Refused> {
         #[cfg(feature = "rsa")]
-        let signed = response::verify_response(raw, method, &self.key);
-        // The build without RSA measures the engine alone: it finds the content, unchecked.
+        let answer = paystate::provider::alipay::verify_answer(raw, request, &self.key);
+        // The build without RSA measures the engine alone: it parses the content, unchecked.
         #[cfg(not(feature = "rsa"))]
-        let signed = response::signed_response(raw, method);
-        let signed = signed.map_err(AnswerError::Response)?;
-        if signed.kind != ResponseKind::Method {
-            return Err(AnswerError::Gateway);
-        }
-        Ok(Content {
-            text: signed.content,
-        })
+        let answer = paystate::alipay::response::signed_response(raw, request.method())
+            .map_err(AnswerError::Response)
+            .and_then(|signed| {
+                paystate::provider::alipay::verify_answer_content(
+                    signed.content,
+                    signed.kind,
+                    request,
+                )
+            });
+        answer.map_err(Refused)
     }
 }
