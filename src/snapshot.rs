@@ -192,7 +192,14 @@ pub fn encode<'b, const E: usize, const R: usize>(
 /// Errors: [`SnapshotError::Empty`], [`SnapshotError::UnknownVersion`],
 /// [`SnapshotError::Malformed`], [`SnapshotError::TrailingBytes`], and
 /// [`SnapshotError::Invariant`] for a well-formed snapshot of an unreachable payment.
-pub fn decode<const E: usize, const R: usize>(
+pub fn decode(bytes: &[u8]) -> Result<Payment, SnapshotError> {
+    decode_with_capacity(bytes)
+}
+
+/// [`decode`] into a payment with other capacities than the default
+/// (`snapshot::decode_with_capacity::<16, 32>(bytes)`). A snapshot with more remembered events
+/// or refunds than the capacities is [`SnapshotError::Malformed`].
+pub fn decode_with_capacity<const E: usize, const R: usize>(
     bytes: &[u8],
 ) -> Result<Payment<E, R>, SnapshotError> {
     type Fields<const E: usize, const R: usize> =

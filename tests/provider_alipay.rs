@@ -688,7 +688,7 @@ proptest! {
         }
         let Some(first_input) = map_msg(&message, &p) else { return Ok(()) };
         let first = p.apply(&first_input, t(4_000));
-        if !first.acknowledge() {
+        if !first.should_acknowledge() {
             return Ok(());
         }
         for (n, o) in between.iter().enumerate() {

@@ -468,7 +468,7 @@ fn refund_capacity_is_a_typed_rejection() {
     );
     assert_eq!(p, before);
     // a larger capacity takes more
-    let mut big: Payment<8, 32> = Payment::new(cny(1_000), t(0)).unwrap();
+    let mut big: Payment<8, 32> = Payment::with_capacity(cny(1_000), t(0)).unwrap();
     assert!(matches!(
         big.apply(&Input::succeed(id("pay"), cny(1_000)), t(0)),
         Outcome::Applied(_)

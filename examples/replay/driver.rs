@@ -299,7 +299,7 @@ impl Driver {
             Ok(b) => b.to_vec(),
             Err(e) => return bad(format!("snapshot encoding failed: {e}")),
         };
-        match snapshot::decode::<8, 16>(&bytes) {
+        match snapshot::decode(&bytes) {
             Ok(restored) => *payment = restored,
             Err(e) => return bad(format!("snapshot did not round-trip: {e}")),
         }

@@ -606,10 +606,10 @@ fn agree_deep<const E: usize, const R: usize>(s: &Slot<E, R>) -> Result<(), Stri
         let Ok(refund) = RefundId::new(id.as_bytes()) else {
             return Err(format!("model recorded an invalid refund id {id:?}"));
         };
-        if s.payment.refund(refund) != Some(*amount) {
+        if s.payment.recorded_refund(refund) != Some(*amount) {
             return Err(format!(
                 "refund {id:?}: engine {:?}, model {amount:?}",
-                s.payment.refund(refund)
+                s.payment.recorded_refund(refund)
             ));
         }
     }
@@ -772,7 +772,7 @@ fn run<const E: usize, const R: usize>(s: &Scenario, out: Option<(File, File)>) 
             v["late_success"] = json!(policy.name());
             v
         });
-        let created = Payment::<E, R>::new(amount, Timestamp::from_secs(start));
+        let created = Payment::<E, R>::with_capacity(amount, Timestamp::from_secs(start));
         let Ok(mut payment) = created else {
             lines.expect(
                 || json!({"payment": name, "outcome": "rejected", "error": "invalid_amount"}),

@@ -231,7 +231,7 @@ impl Reply {
     /// `success` when the outcome is acknowledged (applied, duplicate, ignored), `fail` when
     /// it was rejected. Reply only after the new snapshot is persisted.
     pub const fn for_outcome(outcome: &Outcome) -> Reply {
-        if outcome.acknowledge() {
+        if outcome.should_acknowledge() {
             Reply::Success
         } else {
             Reply::Fail

@@ -59,7 +59,6 @@ impl RequestFingerprint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[must_use = "the host must execute, refuse or answer the request accordingly"]
-#[non_exhaustive]
 pub enum Begin<O> {
     /// The key is new: it is now in flight. Execute the request, then call
     /// [`complete`](IdempotencyStore::complete) with its outcome — or

@@ -368,7 +368,7 @@ impl Outcome {
 
     /// Whether the host should acknowledge the input to its sender (reply `success` to a
     /// provider): `true` for applied, duplicate and ignored.
-    pub const fn acknowledge(&self) -> bool {
+    pub const fn should_acknowledge(&self) -> bool {
         !matches!(self, Outcome::Rejected(_))
     }
 }
@@ -439,15 +439,29 @@ pub struct Payment<const EVENTS: usize = 8, const REFUNDS: usize = 16> {
     close_pending: bool,
 }
 
+impl Payment {
+    /// A `pending` payment of `amount` (minor units in its currency), created at `now`
+    /// (seconds since the Unix epoch, from the host's clock), with no deadline, the default
+    /// late-success policy (`refund`) and the default capacities (8 remembered events, 16
+    /// refunds; see [`Payment::with_capacity`] for others).
+    ///
+    /// Errors: [`CreateError::InvalidAmount`] for a zero amount.
+    pub fn new(amount: Money, now: Timestamp) -> Result<Payment, CreateError> {
+        Payment::with_capacity(amount, now)
+    }
+}
+
 impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
     const CAPACITY_OK: () = assert!(
         EVENTS >= 8 && EVENTS <= 255 && REFUNDS >= 16 && REFUNDS <= 255,
         "a Payment remembers 8..=255 events and 16..=255 refunds"
     );
 
-    /// A `pending` payment of `amount`, created at `now`, with no deadline and the default
-    /// late-success policy (`refund`). A zero amount is an error.
-    pub fn new(amount: Money, now: Timestamp) -> Result<Self, CreateError> {
+    /// [`Payment::new`] for a payment that remembers `EVENTS` events and `REFUNDS` refunds
+    /// instead of the default 8 and 16: `Payment::<16, 32>::with_capacity(amount, now)`.
+    ///
+    /// Errors: [`CreateError::InvalidAmount`] for a zero amount.
+    pub fn with_capacity(amount: Money, now: Timestamp) -> Result<Self, CreateError> {
         #[allow(clippy::let_unit_value)]
         let () = Self::CAPACITY_OK;
         if amount.is_zero() {
@@ -727,7 +741,7 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
     }
 
     /// Whether the refund `id` is recorded, and for how much.
-    pub fn refund(&self, id: RefundId) -> Option<Money> {
+    pub fn recorded_refund(&self, id: RefundId) -> Option<Money> {
         self.recorded_refunds()
             .iter()
             .find(|(fp, _)| *fp == id.fingerprint())
@@ -797,7 +811,7 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
 
     #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn from_parts(parts: Parts<'_>) -> Result<Self, InvariantError> {
-        let mut p = Payment::new(
+        let mut p = Payment::with_capacity(
             Money::from_minor(parts.amount, parts.currency),
             parts.created_at,
         )

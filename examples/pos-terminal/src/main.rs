@@ -592,7 +592,7 @@ impl Terminal {
         // redelivery of a recorded refund goes to the engine, which answers `duplicate`.
         let fee =
             Money::parse(c.get("refund_fee")?, payment.currency()).map_err(|_| Refusal::Amount)?;
-        if payment.refund(refund_id).is_none()
+        if payment.recorded_refund(refund_id).is_none()
             && payment.refunded().checked_add(amount) != Some(fee)
         {
             return Err(Refusal::Amount);
