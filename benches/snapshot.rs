@@ -1,4 +1,4 @@
-//! Snapshot encode and decode (DESIGN.md §5) against postcard of a plain struct with the same
+//! Snapshot encode and decode (docs/spec.md §5) against postcard of a plain struct with the same
 //! fields, in the same run.
 //!
 //! The plain struct is what a host would write without this crate: the same field types,

@@ -1,4 +1,4 @@
-//! The guards of DESIGN.md §3 over random request streams, with a clock that jumps ahead, goes
+//! The guards of docs/spec.md §3 over random request streams, with a clock that jumps ahead, goes
 //! back and visits the ends of time.
 //!
 //! Each guard is checked two ways: step by step against a naive model that follows the spec's

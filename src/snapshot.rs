@@ -1,12 +1,12 @@
-//! Snapshots: a payment as bytes, and back (DESIGN.md §5).
+//! Snapshots: a payment as bytes, and back (docs/spec.md §5).
 //!
 //! The format is one version byte ([`FORMAT_VERSION`]) followed by the postcard encoding of
 //! the payment's fields. Decoding checks the version, refuses trailing bytes, and re-checks
-//! every invariant of DESIGN.md §2.5: a corrupted or forged snapshot is an error, never a
+//! every invariant of docs/spec.md §2.5: a corrupted or forged snapshot is an error, never a
 //! payment that breaks an invariant. Arbitrary bytes never panic the decoder.
 //!
 //! A new format never strands stored payments: [`decode`] reads every earlier version and
-//! upgrades it. Version 1 (before obligations, DESIGN.md §2.6) is read as version 2 with the
+//! upgrades it. Version 1 (before obligations, docs/spec.md §2.6) is read as version 2 with the
 //! `close_trade` obligation outstanding on every `cancelled` payment that holds no money:
 //! closing a closed trade is harmless, forgetting an open one is not.
 //!

@@ -1,4 +1,4 @@
-//! Alipay in the provider shape (DESIGN.md §4.1, §4.2): refund notifications map to the refund
+//! Alipay in the provider shape (docs/spec.md §4.1, §4.2): refund notifications map to the refund
 //! they report, the synchronous answers to the host's requests map to inputs, and every
 //! message redelivered after anything else is a `duplicate` or `ignored`.
 #![cfg(feature = "rsa")]
@@ -670,7 +670,7 @@ fn apply_other(o: &Other, p: &mut Payment, n: usize) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
-    /// DESIGN.md §4.1, 2: applying a message, then anything, then the same message again is
+    /// docs/spec.md §4.1, 2: applying a message, then anything, then the same message again is
     /// `duplicate` or `ignored` the second time: never a rejection, never a second effect.
     #[test]
     fn a_redelivered_alipay_message_is_duplicate_or_ignored(

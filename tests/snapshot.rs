@@ -105,7 +105,7 @@ fn golden_bytes_pin_format_version_2() {
     );
 }
 
-/// DESIGN.md §5: every earlier version still decodes, upgraded.
+/// docs/spec.md §5: every earlier version still decodes, upgraded.
 #[test]
 fn version_1_snapshots_decode_and_upgrade() {
     for (v1, now) in [

@@ -1,4 +1,4 @@
-//! Alipay notifications from arbitrary bodies (DESIGN.md §4): form decoding, signed content,
+//! Alipay notifications from arbitrary bodies (docs/spec.md §4): form decoding, signed content,
 //! signature decoding and the notification → input mapping.
 //!
 //! The input is the raw body, so the seeds are real notification bodies. For each body:
@@ -340,7 +340,7 @@ fn reference_input(
     };
     // A refund notification (out_biz_no with refund_fee, or TRADE_CLOSED with refund_fee)
     // reports the refund that takes the cumulative refund_fee past the other recorded
-    // refunds; one already recorded keeps its recorded amount (DESIGN.md §4.1: Facts only).
+    // refunds; one already recorded keeps its recorded amount (docs/spec.md §4.1: Facts only).
     let mut refund = None;
     let out_biz_no = field(fields, "out_biz_no");
     let is_refund = field(fields, "refund_fee").is_some()

@@ -1,4 +1,4 @@
-//! Guard snapshots from arbitrary bytes (DESIGN.md §5): the replay guard's and the idempotency
+//! Guard snapshots from arbitrary bytes (docs/spec.md §5): the replay guard's and the idempotency
 //! store's decoders.
 //!
 //! The input is the snapshot itself, so the seed corpus holds real snapshots. Decoding never

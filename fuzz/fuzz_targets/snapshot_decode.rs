@@ -1,4 +1,4 @@
-//! Snapshots from arbitrary bytes (DESIGN.md §5, §2.5).
+//! Snapshots from arbitrary bytes (docs/spec.md §5, §2.5).
 //!
 //! The input is the snapshot itself, so the seed corpus holds real snapshots. Decoding never
 //! panics or allocates; what decodes satisfies every invariant, re-encodes to an equal payment

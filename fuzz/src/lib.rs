@@ -1,4 +1,4 @@
-//! What the fuzz targets share: an allocation counter (the core must never allocate, DESIGN.md
+//! What the fuzz targets share: an allocation counter (the core must never allocate, docs/spec.md
 //! §2.5 item 1) and the checks of §2.5 that need no model, on one state or one step.
 //!
 //! Checks return `Err(reason)` instead of panicking so each target can say where it was (the

@@ -1,4 +1,4 @@
-//! Idempotent commands (DESIGN.md §3.2): Stripe's idempotency keys, in fixed memory.
+//! Idempotent commands (docs/spec.md §3.2): Stripe's idempotency keys, in fixed memory.
 
 use core::fmt;
 
@@ -161,7 +161,7 @@ impl<O> Blank for Record<O> {
     };
 }
 
-/// Idempotency keys with Stripe's semantics, in fixed memory (DESIGN.md §3.2).
+/// Idempotency keys with Stripe's semantics, in fixed memory (docs/spec.md §3.2).
 ///
 /// `N` is how many keys it remembers (at least 1); `O` is the outcome the host stores for a
 /// completed request and hands back on a retry — a small `Clone` value such as a payment id

@@ -511,7 +511,7 @@ impl Terminal {
     }
 
     /// Reads an answer to a payment request, query or close: the Alipay business checks, then
-    /// the input it stands for (DESIGN.md §4).
+    /// the input it stands for (docs/spec.md §4).
     fn meaning(
         &self,
         order: &str,
