@@ -1,4 +1,4 @@
-//! The replay guard's check + record at capacity 8, 64 and 1 024 (DESIGN.md §3.1), against a
+//! The replay guard's check + record at capacity 8, 64 and 1 024 (docs/spec.md §3.1), against a
 //! `std::collections::HashSet` insert under the same load, in the same run.
 //!
 //! Both run the steady load of `benches/common/guards.rs`: a full guard, a fresh nonce per

@@ -184,7 +184,7 @@ fn snapshot_cases(out: &mut Vec<(String, Runner)>) {
         ));
         out.push((
             format!("snapshot/{name}/decode/paystate"),
-            from(bytes, |b| snapshot::decode::<8, 16>(b)),
+            from(bytes, |b| snapshot::decode(b)),
         ));
         out.push((
             format!("snapshot/{name}/decode/postcard-plain"),
@@ -195,7 +195,7 @@ fn snapshot_cases(out: &mut Vec<(String, Runner)>) {
             from(p, |p: &mut Payment| {
                 let mut buf = [0u8; snapshot::MAX_SIZE];
                 let bytes = snapshot::encode(p, &mut buf).ok()?;
-                snapshot::decode::<8, 16>(bytes).ok()
+                snapshot::decode(bytes).ok()
             }),
         ));
         out.push((

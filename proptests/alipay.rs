@@ -1,4 +1,4 @@
-//! Properties of the Alipay parsers (DESIGN.md §4): the form decoder agrees with a plain
+//! Properties of the Alipay parsers (docs/spec.md §4): the form decoder agrees with a plain
 //! reference decoder on any bytes, decoding inverts encoding, the signed content is the sorted
 //! join, and the response scan returns exactly the text of the response value.
 
@@ -9,7 +9,7 @@ use paystate::alipay::form::{Form, FormError, encode_pairs};
 use paystate::alipay::response::signed_response;
 use proptest::prelude::*;
 
-/// The strict decoding of DESIGN.md §4, written plainly with a map: `Err(())` wherever the
+/// The strict decoding of docs/spec.md §4, written plainly with a map: `Err(())` wherever the
 /// crate must refuse the body.
 fn reference_decode(body: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, ()> {
     fn component(raw: &[u8]) -> Result<Vec<u8>, ()> {

@@ -1,6 +1,6 @@
-//! Model-based test of the payment engine (DESIGN.md §2.3, §2.5).
+//! Model-based test of the payment engine (docs/spec.md §2.3, §2.5).
 //!
-//! The model is written from the DESIGN text with plain `Vec`s and full ids, independently of
+//! The model is written from the spec text with plain `Vec`s and full ids, independently of
 //! the engine's fingerprints and ring buffers. Every step asserts agreement with the model and
 //! every invariant; `Snapshot` steps round-trip the payment through its snapshot mid-sequence
 //! (a crash and restart: the obligations must come back exactly as the model says), and
@@ -151,7 +151,7 @@ impl Model {
         Money::from_minor(minor, Currency::CNY)
     }
 
-    /// DESIGN.md §2.5, invariant 8, written out: what must be outstanding now.
+    /// docs/spec.md §2.5, invariant 8, written out: what must be outstanding now.
     fn outstanding(&self) -> Vec<Effect> {
         let mut out = vec![];
         if self.close_pending {
@@ -327,7 +327,7 @@ fn got(outcome: &Outcome) -> Want {
     }
 }
 
-/// Every invariant of DESIGN.md §2.5 that one state and its model can show.
+/// Every invariant of docs/spec.md §2.5 that one state and its model can show.
 fn check(p: &Payment, m: &Model, before_rank: u8) {
     p.check_invariants().unwrap();
     let (paid, refunded) = (p.paid().minor_units(), p.refunded().minor_units());

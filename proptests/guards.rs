@@ -1,4 +1,4 @@
-//! The guards of DESIGN.md §3 over random request streams, with a clock that jumps ahead, goes
+//! The guards of docs/spec.md §3 over random request streams, with a clock that jumps ahead, goes
 //! back and visits the ends of time.
 //!
 //! Each guard is checked two ways: step by step against a naive model that follows the spec's
@@ -455,7 +455,6 @@ fn check_history(
             Begin::InUse => prop_assert_eq!(h.latest, Some((*request, None))),
             Begin::Replay(o) => prop_assert_eq!(h.latest, Some((*request, Some(*o)))),
             Begin::Conflict => prop_assert!(h.latest.is_some_and(|(r, _)| r != *request)),
-            _ => prop_assert!(false, "unknown answer"),
         },
         (Command::Complete { outcome, .. }, Ok(None)) => {
             prop_assert!(matches!(h.latest, Some((_, None))));

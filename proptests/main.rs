@@ -1,5 +1,5 @@
 //! Property tests: random input sequences across several payments, checked step by step
-//! against a simple reference model and against every invariant of DESIGN.md §2.5; random
+//! against a simple reference model and against every invariant of docs/spec.md §2.5; random
 //! request streams (with a clock that jumps back and forth) through the guards of §3; the
 //! Alipay form decoder and response scan; the payment table.
 

@@ -1,4 +1,4 @@
-//! Reconciliation (DESIGN.md §6) against a plain model built on ordered maps.
+//! Reconciliation (docs/spec.md §6) against a plain model built on ordered maps.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +19,7 @@ fn entries(side: &BTreeMap<Vec<u8>, Row>) -> Vec<Entry<'_>> {
         .collect()
 }
 
-/// What the DESIGN text asks for, written with maps: per order id in order, missing on either
+/// What the spec text asks for, written with maps: per order id in order, missing on either
 /// side, then money, then status.
 fn model(
     local: &BTreeMap<Vec<u8>, Row>,

@@ -1,4 +1,4 @@
-//! Reconciliation (DESIGN.md §6): the host's ledger against the provider's bill, streaming.
+//! Reconciliation (docs/spec.md §6): the host's ledger against the provider's bill, streaming.
 //!
 //! Both sides are iterators of [`Entry`] sorted by order id (bytewise, strictly increasing —
 //! the order a database `ORDER BY order_id` on a binary column and Alipay's downloaded bill,

@@ -1,12 +1,12 @@
-//! Snapshots: a payment as bytes, and back (DESIGN.md §5).
+//! Snapshots: a payment as bytes, and back (docs/spec.md §5).
 //!
 //! The format is one version byte ([`FORMAT_VERSION`]) followed by the postcard encoding of
 //! the payment's fields. Decoding checks the version, refuses trailing bytes, and re-checks
-//! every invariant of DESIGN.md §2.5: a corrupted or forged snapshot is an error, never a
+//! every invariant of docs/spec.md §2.5: a corrupted or forged snapshot is an error, never a
 //! payment that breaks an invariant. Arbitrary bytes never panic the decoder.
 //!
 //! A new format never strands stored payments: [`decode`] reads every earlier version and
-//! upgrades it. Version 1 (before obligations, DESIGN.md §2.6) is read as version 2 with the
+//! upgrades it. Version 1 (before obligations, docs/spec.md §2.6) is read as version 2 with the
 //! `close_trade` obligation outstanding on every `cancelled` payment that holds no money:
 //! closing a closed trade is harmless, forgetting an open one is not.
 //!
@@ -192,7 +192,14 @@ pub fn encode<'b, const E: usize, const R: usize>(
 /// Errors: [`SnapshotError::Empty`], [`SnapshotError::UnknownVersion`],
 /// [`SnapshotError::Malformed`], [`SnapshotError::TrailingBytes`], and
 /// [`SnapshotError::Invariant`] for a well-formed snapshot of an unreachable payment.
-pub fn decode<const E: usize, const R: usize>(
+pub fn decode(bytes: &[u8]) -> Result<Payment, SnapshotError> {
+    decode_with_capacity(bytes)
+}
+
+/// [`decode`] into a payment with other capacities than the default
+/// (`snapshot::decode_with_capacity::<16, 32>(bytes)`). A snapshot with more remembered events
+/// or refunds than the capacities is [`SnapshotError::Malformed`].
+pub fn decode_with_capacity<const E: usize, const R: usize>(
     bytes: &[u8],
 ) -> Result<Payment<E, R>, SnapshotError> {
     type Fields<const E: usize, const R: usize> =

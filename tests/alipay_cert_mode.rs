@@ -1,4 +1,4 @@
-//! DESIGN.md §4.2, certificate mode: every SN of the SDK's vectors (root bundle included), and
+//! docs/spec.md §4.2, certificate mode: every SN of the SDK's vectors (root bundle included), and
 //! responses verified with the certificate their `alipay_cert_sn` names.
 #![cfg(feature = "x509")]
 

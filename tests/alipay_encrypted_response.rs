@@ -1,4 +1,4 @@
-//! DESIGN.md §4.2, encrypted responses: `<method>_response` is a base64 AES-CBC string, signed
+//! docs/spec.md §4.2, encrypted responses: `<method>_response` is a base64 AES-CBC string, signed
 //! as the string token (quotes included), verified first and then decrypted.
 #![cfg(all(feature = "rsa", feature = "alipay-aes"))]
 

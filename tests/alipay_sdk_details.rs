@@ -1,4 +1,4 @@
-//! DESIGN.md §4.2, the details Alipay's SDKs know: whitespace-only values are left out of the
+//! docs/spec.md §4.2, the details Alipay's SDKs know: whitespace-only values are left out of the
 //! signed content, and `charset=GBK` notifications verify over their GBK bytes.
 #![cfg(feature = "rsa")]
 

@@ -16,7 +16,7 @@ fn round_trip(p: &Payment) -> Payment {
 /// Found by `engine`: once a payment had applied more inputs than it remembers (8), its
 /// restored snapshot compared unequal to it, although both hold the same events and answer
 /// every input alike. Equality looked at where the newest event sat in the ring buffer, which
-/// a snapshot (oldest first) does not record. DESIGN.md §2.5 item 7: restoring a snapshot
+/// a snapshot (oldest first) does not record. docs/spec.md §2.5 item 7: restoring a snapshot
 /// yields an equal payment.
 #[test]
 fn a_payment_that_forgot_events_equals_its_restored_snapshot() {

@@ -1,4 +1,4 @@
-//! The guards of DESIGN.md §3 at every boundary: the window's edges, the floor, eviction,
+//! The guards of docs/spec.md §3 at every boundary: the window's edges, the floor, eviction,
 //! retention, bad input and clocks that go back.
 
 use core::cell::Cell;

@@ -1,4 +1,4 @@
-//! Alipay in the provider shape (DESIGN.md §4.1, §4.2): refund notifications map to the refund
+//! Alipay in the provider shape (docs/spec.md §4.1, §4.2): refund notifications map to the refund
 //! they report, the synchronous answers to the host's requests map to inputs, and every
 //! message redelivered after anything else is a `duplicate` or `ignored`.
 #![cfg(feature = "rsa")]
@@ -738,7 +738,7 @@ fn apply_other(o: &Other, p: &mut Payment, n: usize) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
-    /// DESIGN.md §4.1, 2: applying a message, then anything, then the same message again is
+    /// docs/spec.md §4.1, 2: applying a message, then anything, then the same message again is
     /// `duplicate` or `ignored` the second time: never a rejection, never a second effect.
     #[test]
     fn a_redelivered_alipay_message_is_duplicate_or_ignored(
@@ -756,7 +756,7 @@ proptest! {
         }
         let Some(first_input) = map_msg(&message, &p) else { return Ok(()) };
         let first = p.apply(&first_input, t(4_000));
-        if !first.acknowledge() {
+        if !first.should_acknowledge() {
             return Ok(());
         }
         for (n, o) in between.iter().enumerate() {

@@ -229,7 +229,7 @@ fn charge_refunded_names_the_newest_listed_refund() {
     let re2 = RefundId::new(b"re_2").unwrap();
     assert_eq!(input, Input::refund(ev("evt_r2"), re2, usd(300)));
     assert!(matches!(p.apply(&input, T(NOW)), Outcome::Applied(_)));
-    assert_eq!(p.refund(re2), Some(usd(300)));
+    assert_eq!(p.recorded_refund(re2), Some(usd(300)));
     assert_eq!(
         p.apply(&map(&body, &p).unwrap(), T(NOW)),
         Outcome::Duplicate

@@ -556,7 +556,7 @@ fn a_close_answer_closes_and_discharges_whatever_it_names() {
         close(&closed, 204, ORDER, &Facts::of(ORDER, &p)).unwrap(),
         Ok(want)
     );
-    assert!(p.apply(&want, T(NOW)).acknowledge());
+    assert!(p.apply(&want, T(NOW)).should_acknowledge());
     // "Does not exist" and "closed already" count as closed: the same input.
     for code in ["ORDER_NOT_EXIST", "ORDERNOTEXIST", "ORDER_CLOSED"] {
         let a = answer(&json!({"code": code, "message": "..."}));

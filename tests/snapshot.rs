@@ -105,7 +105,7 @@ fn golden_bytes_pin_format_version_2() {
     );
 }
 
-/// DESIGN.md §5: every earlier version still decodes, upgraded.
+/// docs/spec.md §5: every earlier version still decodes, upgraded.
 #[test]
 fn version_1_snapshots_decode_and_upgrade() {
     for (v1, now) in [
@@ -147,24 +147,18 @@ fn refuses_obligations_a_payment_cannot_owe() {
     // Unknown obligation bits.
     let mut bytes = encode(&cancelled());
     *bytes.last_mut().unwrap() = 0x03;
-    assert_eq!(
-        snapshot::decode::<8, 16>(&bytes),
-        Err(SnapshotError::Malformed)
-    );
+    assert_eq!(snapshot::decode(&bytes), Err(SnapshotError::Malformed));
     // A close owed by a succeeded payment.
     let mut bytes = encode(&succeeded());
     *bytes.last_mut().unwrap() = 0x01;
     assert_eq!(
-        snapshot::decode::<8, 16>(&bytes),
+        snapshot::decode(&bytes),
         Err(SnapshotError::Invariant(InvariantError::CloseObligation))
     );
     // A version-2 snapshot without its obligations byte is truncated, not version 1.
     let mut bytes = encode(&cancelled());
     bytes.pop();
-    assert_eq!(
-        snapshot::decode::<8, 16>(&bytes),
-        Err(SnapshotError::Malformed)
-    );
+    assert_eq!(snapshot::decode(&bytes), Err(SnapshotError::Malformed));
 }
 
 #[test]
@@ -180,26 +174,23 @@ fn round_trips_and_sizes() {
 #[test]
 fn refuses_unknown_versions_trailing_bytes_and_truncation() {
     let mut bytes = encode(&succeeded());
-    assert_eq!(snapshot::decode::<8, 16>(&[]), Err(SnapshotError::Empty));
+    assert_eq!(snapshot::decode(&[]), Err(SnapshotError::Empty));
     for unknown in [0, 3, 0xff] {
         let mut other = bytes.clone();
         other[0] = unknown;
         assert_eq!(
-            snapshot::decode::<8, 16>(&other),
+            snapshot::decode(&other),
             Err(SnapshotError::UnknownVersion(unknown))
         );
     }
     for cut in 1..bytes.len() {
         assert!(
-            snapshot::decode::<8, 16>(&bytes[..cut]).is_err(),
+            snapshot::decode(&bytes[..cut]).is_err(),
             "truncated at {cut}"
         );
     }
     bytes.push(0);
-    assert_eq!(
-        snapshot::decode::<8, 16>(&bytes),
-        Err(SnapshotError::TrailingBytes)
-    );
+    assert_eq!(snapshot::decode(&bytes), Err(SnapshotError::TrailingBytes));
 }
 
 #[test]
@@ -221,11 +212,11 @@ fn refuses_a_forged_snapshot_that_breaks_an_invariant() {
         b
     };
     assert_eq!(
-        snapshot::decode::<8, 16>(&forge(15, 0, 2)).map(|p| p.version()),
+        snapshot::decode(&forge(15, 0, 2)).map(|p| p.version()),
         Ok(3),
         "the honest one decodes"
     );
-    let err = |b: Vec<u8>| snapshot::decode::<8, 16>(&b).unwrap_err();
+    let err = |b: Vec<u8>| snapshot::decode(&b).unwrap_err();
     assert_eq!(
         err(forge(15, 16, 2)),
         SnapshotError::Invariant(InvariantError::RefundedAbovePaid)
@@ -255,7 +246,7 @@ fn refuses_a_forged_snapshot_that_breaks_an_invariant() {
     let mut zero_amount = forge(0, 0, 0);
     zero_amount[1] = 0; // amount 0
     assert_eq!(
-        snapshot::decode::<8, 16>(&zero_amount).unwrap_err(),
+        snapshot::decode(&zero_amount).unwrap_err(),
         SnapshotError::Invariant(InvariantError::ZeroAmount)
     );
 }
@@ -264,7 +255,7 @@ fn refuses_a_forged_snapshot_that_breaks_an_invariant() {
 fn refuses_more_entries_than_capacity_and_small_buffers() {
     let p = three_refunds();
     let bytes = encode(&p);
-    assert!(snapshot::decode::<8, 16>(&bytes).is_ok());
+    assert!(snapshot::decode(&bytes).is_ok());
     let mut tiny = [0u8; 8];
     assert_eq!(
         snapshot::encode(&p, &mut tiny).unwrap_err(),
@@ -299,7 +290,7 @@ fn a_restored_payment_behaves_like_the_original() {
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic_and_never_yield_a_broken_payment(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
-        if let Ok(p) = snapshot::decode::<8, 16>(&bytes) {
+        if let Ok(p) = snapshot::decode(&bytes) {
             prop_assert!(p.check_invariants().is_ok());
             if bytes[0] == snapshot::FORMAT_VERSION {
                 prop_assert_eq!(encode(&p), bytes);
@@ -316,7 +307,7 @@ proptest! {
         let mut bytes = encode(&three_refunds());
         let i = flip % bytes.len();
         bytes[i] ^= 1 << bit;
-        if let Ok(p) = snapshot::decode::<8, 16>(&bytes) {
+        if let Ok(p) = snapshot::decode(&bytes) {
             prop_assert!(p.check_invariants().is_ok());
         }
     }

@@ -1,5 +1,5 @@
 //! The exhaustive table test: every input × every status × both late-success policies,
-//! against the table of DESIGN.md §2.3 written out by hand (independently of the code's
+//! against the table of docs/spec.md §2.3 written out by hand (independently of the code's
 //! table), asserting outcome, status, money and effects.
 
 use paystate::{
@@ -134,7 +134,7 @@ enum Want {
     Rejected(Rejection),
 }
 
-/// DESIGN.md §2.3, written out row by row.
+/// docs/spec.md §2.3, written out row by row.
 fn expected(setup: Setup, policy: LateSuccess, input: In) -> Want {
     use In::*;
     use Status as S;
@@ -274,7 +274,7 @@ fn every_input_in_every_status_under_both_policies() {
     assert_eq!(rows, 9 * 2 * 8 - 8, "every combination ran");
 }
 
-/// DESIGN.md §2.6 by hand for the table's end states: a close is owed from the cancel or tick
+/// docs/spec.md §2.6 by hand for the table's end states: a close is owed from the cancel or tick
 /// that asked for it until a close or a capture; a refund while late with money held.
 fn expected_pending(p: &Payment) -> Vec<Effect> {
     let held = p.paid().minor_units() - p.refunded().minor_units();
@@ -468,7 +468,7 @@ fn refund_capacity_is_a_typed_rejection() {
     );
     assert_eq!(p, before);
     // a larger capacity takes more
-    let mut big: Payment<8, 32> = Payment::new(cny(1_000), t(0)).unwrap();
+    let mut big: Payment<8, 32> = Payment::with_capacity(cny(1_000), t(0)).unwrap();
     assert!(matches!(
         big.apply(&Input::succeed(id("pay"), cny(1_000)), t(0)),
         Outcome::Applied(_)

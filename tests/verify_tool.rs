@@ -1,4 +1,4 @@
-//! `examples/verify`: the verdict, the signed content and the exit status of DESIGN.md §8 for
+//! `examples/verify`: the verdict, the signed content and the exit status of docs/spec.md §8 for
 //! `alipay` and `alipay-response`, on real vectors, keys in every format, and bad input.
 #![cfg(all(feature = "rsa", feature = "x509", feature = "alipay-aes"))]
 

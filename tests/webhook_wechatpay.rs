@@ -370,7 +370,7 @@ fn trade_state_drives_the_payment() {
         ("SUCCESS", Status::Succeeded),
     ] {
         let out = p.apply(&input(state, state).unwrap(), now);
-        assert!(out.acknowledge(), "{state}: {out:?}");
+        assert!(out.should_acknowledge(), "{state}: {out:?}");
         assert_eq!(p.status(), status, "{state}");
     }
     assert_eq!(p.paid(), total);

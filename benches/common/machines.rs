@@ -1,5 +1,5 @@
 //! The baselines `Payment::apply` is measured against: the same six statuses and the same
-//! transitions (DESIGN.md §2.3) written three ways a team would write them without this crate:
+//! transitions (docs/spec.md §2.3) written three ways a team would write them without this crate:
 //!
 //! - [`Bare`]: a hand-written `match` on (status, event);
 //! - [`statig_machine`]: a hierarchical machine with the `statig` framework;
@@ -11,7 +11,7 @@
 //! detection by event id. [`check_agreement`] runs once before measuring and proves the
 //! three baselines and the engine take the same transitions.
 
-/// The six statuses of DESIGN.md §2.
+/// The six statuses of docs/spec.md §2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Pending,
@@ -35,7 +35,7 @@ pub enum Event {
     Tick { now: u64 },
 }
 
-/// The two effects of DESIGN.md §2.2.
+/// The two effects of docs/spec.md §2.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     CloseTrade,
@@ -362,7 +362,7 @@ pub mod rust_fsm_machine {
 
 /// Every (status, event) pair through the three baselines and the engine: they must agree on
 /// the reply class, the next status and the effect. Panics (before anything is measured) if a
-/// baseline drifts from DESIGN.md §2.3, so the comparison stays like for like.
+/// baseline drifts from docs/spec.md §2.3, so the comparison stays like for like.
 pub fn check_agreement() {
     use paystate::{Currency, EventId, Input, Payment, RefundId, Timestamp};
 

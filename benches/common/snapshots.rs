@@ -4,7 +4,7 @@
 use paystate::{Currency, EventId, Input, LateSuccess, Money, Payment, RefundId, Timestamp};
 use serde::{Deserialize, Serialize};
 
-/// The snapshot's fields (DESIGN.md §5), as a host would declare them for postcard.
+/// The snapshot's fields (docs/spec.md §5), as a host would declare them for postcard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plain {
     pub amount: u64,

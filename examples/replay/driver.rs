@@ -1,4 +1,4 @@
-//! The driver itself: one JSON line in, one JSON value out (DESIGN.md §7). Shared by the
+//! The driver itself: one JSON line in, one JSON value out (docs/spec.md §7). Shared by the
 //! `replay` example and the transcript tests.
 
 use std::collections::HashMap;
@@ -166,7 +166,7 @@ impl Default for Driver {
     fn default() -> Driver {
         Driver {
             payments: HashMap::new(),
-            // DESIGN.md §7: capacity 64 and tolerance 300 until configured.
+            // docs/spec.md §7: capacity 64 and tolerance 300 until configured.
             guard: Guard::G64(Box::new(ReplayGuard::new())),
         }
     }
@@ -299,7 +299,7 @@ impl Driver {
             Ok(b) => b.to_vec(),
             Err(e) => return bad(format!("snapshot encoding failed: {e}")),
         };
-        match snapshot::decode::<8, 16>(&bytes) {
+        match snapshot::decode(&bytes) {
             Ok(restored) => *payment = restored,
             Err(e) => return bad(format!("snapshot did not round-trip: {e}")),
         }
@@ -323,7 +323,7 @@ impl Driver {
 /// Builds the engine input of an `apply` line for a payment in `currency` of `amount` minor
 /// units. A well-typed amount string that is not a valid amount cannot be equal to any amount
 /// the engine accepted, so it is passed on as one that fails the same check a wrong amount
-/// fails (a capture of a different amount, a refund of zero), in the order of DESIGN.md §2.3.
+/// fails (a capture of a different amount, a refund of zero), in the order of docs/spec.md §2.3.
 fn build_input(
     obj: &Map<String, Value>,
     currency: Currency,

@@ -1,4 +1,4 @@
-//! The JSON-lines driver (DESIGN.md §7): replays an event log through the engine.
+//! The JSON-lines driver (docs/spec.md §7): replays an event log through the engine.
 //!
 //! ```text
 //! cargo run --example replay < events.jsonl
@@ -7,7 +7,7 @@
 //! One JSON object a line in, one JSON object a line out. It is how a person replays a
 //! production event log ("why did order 42 end up cancelled?"), how a fuzzer's crash is
 //! reproduced, and how tests in any language drive the engine. The format is a public
-//! interface: see DESIGN.md §7 and the README. Exit status 0 if every line was well-formed,
+//! interface: see docs/spec.md §7 and the README. Exit status 0 if every line was well-formed,
 //! else 2.
 
 use std::io::{self, BufRead, Write};

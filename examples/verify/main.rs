@@ -1,4 +1,4 @@
-//! `verify`: is this callback genuine, and if not, why (DESIGN.md §8).
+//! `verify`: is this callback genuine, and if not, why (docs/spec.md §8).
 //!
 //! ```text
 //! verify alipay --public-key KEY [--rule v1|v2]                      < form-urlencoded body

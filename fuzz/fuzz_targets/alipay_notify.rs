@@ -1,4 +1,4 @@
-//! Alipay notifications from arbitrary bodies (DESIGN.md §4): form decoding, signed content,
+//! Alipay notifications from arbitrary bodies (docs/spec.md §4): form decoding, signed content,
 //! signature decoding and the notification → input mapping.
 //!
 //! The input is the raw body, so the seeds are real notification bodies. For each body:
@@ -150,7 +150,10 @@ fn reference_decode(body: &[u8], max: usize) -> Result<Vec<(String, Vec<u8>)>, V
     });
     let mut fields = Vec::new();
     for (k, v, at) in &pairs {
-        match (String::from_utf8(k.clone()), gbk || std::str::from_utf8(v).is_ok()) {
+        match (
+            String::from_utf8(k.clone()),
+            gbk || std::str::from_utf8(v).is_ok(),
+        ) {
             (Ok(k), true) => fields.push((k, v.clone())),
             _ => errors.push(FormError::InvalidUtf8 { at: *at }),
         }
@@ -335,23 +338,38 @@ fn reference_input(
             parsed
         }
     };
-    // A paid payment closed by Alipay: the full refund.
+    // A refund notification (out_biz_no with refund_fee, or TRADE_CLOSED with refund_fee)
+    // reports the refund that takes the cumulative refund_fee past the other recorded
+    // refunds; one already recorded keeps its recorded amount (docs/spec.md §4.1: Facts only).
     let mut refund = None;
-    if status == Some(TradeStatus::TradeClosed) && !payment.paid().is_zero() {
-        if field(fields, "refund_fee").is_some()
-            && let Some(fee) = amount("refund_fee", &mut errors)
-            && fee != payment.paid()
-        {
-            errors.push(NotifyError::RefundMismatch {
-                expected: payment.paid().minor_units(),
-                got: fee.minor_units(),
-            });
-        }
-        if !payment.balance().is_zero() {
-            let id = field(fields, "out_biz_no").or(notify_id).unwrap_or("");
-            match RefundId::new(id.as_bytes()) {
-                Ok(r) => refund = Some(r),
-                Err(e) => errors.push(NotifyError::InvalidRefundId(e)),
+    let out_biz_no = field(fields, "out_biz_no");
+    let is_refund = field(fields, "refund_fee").is_some()
+        && (out_biz_no.is_some() || status == Some(TradeStatus::TradeClosed));
+    if is_refund && status.is_some() {
+        let id = out_biz_no.or(notify_id).unwrap_or("");
+        let rid = match RefundId::new(id.as_bytes()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errors.push(NotifyError::InvalidRefundId(e));
+                None
+            }
+        };
+        if let (Some(fee), Some(rid)) = (amount("refund_fee", &mut errors), rid) {
+            let recorded = payment.recorded_refund(rid);
+            let others = payment.refunded().minor_units() - recorded.map_or(0, |m| m.minor_units());
+            match recorded {
+                Some(m) => refund = Some((rid, m)),
+                None if fee.minor_units() > others => {
+                    refund = Some((
+                        rid,
+                        Money::from_minor(fee.minor_units() - others, fee.currency()),
+                    ))
+                }
+                None if fee.minor_units() == others && out_biz_no.is_none() => {}
+                None => errors.push(NotifyError::RefundNotCovered {
+                    cumulative: fee.minor_units(),
+                    recorded: others,
+                }),
             }
         }
     }
@@ -361,13 +379,13 @@ fn reference_input(
     let (Some(event), Some(status), Some(total)) = (event, status, total) else {
         unreachable!("no error, so every field was read");
     };
+    if let Some((r, amount)) = refund {
+        return Ok(Input::refund(event, r, amount));
+    }
     Ok(match status {
         TradeStatus::WaitBuyerPay => Input::initiate(event),
         TradeStatus::TradeSuccess | TradeStatus::TradeFinished => Input::succeed(event, total),
-        TradeStatus::TradeClosed => match refund {
-            Some(r) => Input::refund(event, r, payment.balance()),
-            None => Input::close(event),
-        },
+        TradeStatus::TradeClosed => Input::close(event),
     })
 }
 
@@ -485,7 +503,11 @@ fuzz_target!(|body: &[u8]| {
     for rule in [SignRule::V1, SignRule::V2] {
         let content = reference_content(&raw_fields, rule);
         let signed = SignedContent::new(&form, rule);
-        assert_eq!(signed.pieces().collect::<Vec<_>>().concat(), content, "{rule:?}");
+        assert_eq!(
+            signed.pieces().collect::<Vec<_>>().concat(),
+            content,
+            "{rule:?}"
+        );
         assert_eq!(signed.len(), content.len());
         assert_eq!(signed.is_empty(), content.is_empty());
         let digest: [u8; 32] = Sha256::digest(&content).into();
@@ -589,10 +611,10 @@ fuzz_target!(|body: &[u8]| {
                             panic!("{input:?} on {payment:?}: {e}");
                         }
                         let reply = Reply::for_outcome(&outcome);
-                        assert_eq!(reply == Reply::Success, outcome.acknowledge());
+                        assert_eq!(reply == Reply::Success, outcome.should_acknowledge());
                         assert_eq!(
                             reply.as_str(),
-                            if outcome.acknowledge() {
+                            if outcome.should_acknowledge() {
                                 "success"
                             } else {
                                 "fail"

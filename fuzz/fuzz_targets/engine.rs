@@ -1,4 +1,4 @@
-//! The payment engine against a reference model (DESIGN.md §2.3, §2.5).
+//! The payment engine against a reference model (docs/spec.md §2.3, §2.5).
 //!
 //! The input is a handful of payments (amounts, currencies, deadlines, both late-success
 //! policies) and a sequence of operations on them: inputs of every kind with event ids, refund
@@ -6,7 +6,7 @@
 //! common) or from arbitrary text, ticks on a clock that also runs backwards, applying the same
 //! input twice in a row, and snapshot round trips mid-sequence.
 //!
-//! The model is written from the DESIGN text with plain `Vec`s and full ids, not from the
+//! The model is written from the spec text with plain `Vec`s and full ids, not from the
 //! engine: after every step the target asserts agreement with it (outcome, rejection data,
 //! effects, status, money, version, remembered ids and refunds) and every invariant of §2.5.
 //!
@@ -234,7 +234,7 @@ fn got(outcome: &Outcome) -> Want {
     }
 }
 
-/// One payment as DESIGN.md §2 describes it, with plain vectors.
+/// One payment as docs/spec.md §2 describes it, with plain vectors.
 #[derive(Debug, Clone)]
 struct Model {
     amount: Money,
@@ -488,7 +488,7 @@ impl Lines {
     }
 }
 
-/// The driver's answer (DESIGN.md §7) that the model expects, field for field.
+/// The driver's answer (docs/spec.md §7) that the model expects, field for field.
 fn answer(name: &str, m: &Model, want: &Want, snapshot: Option<&[u8]>) -> Value {
     let (outcome, error, effects): (&str, Option<&str>, &[Effect]) = match want {
         Want::Applied(effects) => ("applied", None, effects),
@@ -606,10 +606,10 @@ fn agree_deep<const E: usize, const R: usize>(s: &Slot<E, R>) -> Result<(), Stri
         let Ok(refund) = RefundId::new(id.as_bytes()) else {
             return Err(format!("model recorded an invalid refund id {id:?}"));
         };
-        if s.payment.refund(refund) != Some(*amount) {
+        if s.payment.recorded_refund(refund) != Some(*amount) {
             return Err(format!(
                 "refund {id:?}: engine {:?}, model {amount:?}",
-                s.payment.refund(refund)
+                s.payment.recorded_refund(refund)
             ));
         }
     }
@@ -772,7 +772,7 @@ fn run<const E: usize, const R: usize>(s: &Scenario, out: Option<(File, File)>) 
             v["late_success"] = json!(policy.name());
             v
         });
-        let created = Payment::<E, R>::new(amount, Timestamp::from_secs(start));
+        let created = Payment::<E, R>::with_capacity(amount, Timestamp::from_secs(start));
         let Ok(mut payment) = created else {
             lines.expect(
                 || json!({"payment": name, "outcome": "rejected", "error": "invalid_amount"}),

@@ -1,6 +1,6 @@
-//! Money parsing and formatting (DESIGN.md §1).
+//! Money parsing and formatting (docs/spec.md §1).
 //!
-//! `Money::parse` is compared with a reference parser written from the DESIGN grammar (digits,
+//! `Money::parse` is compared with a reference parser written from the spec grammar (digits,
 //! optionally one `.` and 1..=exponent digits; the exact value, or an error on overflow), and
 //! formatting with the canonical form of what was parsed. Formatting any count of minor units
 //! parses back to it. Neither allocates.
@@ -21,7 +21,7 @@ struct Case<'a> {
     text: &'a str,
 }
 
-/// The DESIGN grammar and value, independently of the crate: `None` for every refusal.
+/// The spec grammar and value, independently of the crate: `None` for every refusal.
 fn reference(s: &str, exponent: u8) -> Option<u64> {
     let (int, frac) = match s.split_once('.') {
         Some((i, f)) => (i, Some(f)),

@@ -1,4 +1,4 @@
-//! The replay guard (DESIGN.md §3.1) under random request streams and a clock that stands
+//! The replay guard (docs/spec.md §3.1) under random request streams and a clock that stands
 //! still, runs backwards and jumps.
 //!
 //! What must hold whatever the stream, checked after every request:
@@ -11,7 +11,7 @@
 //!   in-window request with a never-accepted nonce is accepted (§3.1 step 6);
 //! - the answers, the floor and the size agree with a model written from §3.1 and the guard's
 //!   documented eviction rule, with plain vectors and full nonces;
-//! - a restart at any point — the guard encoded into its snapshot and decoded back (DESIGN.md
+//! - a restart at any point — the guard encoded into its snapshot and decoded back (docs/spec.md
 //!   §5) — changes nothing: the restored guard equals the original, is well formed, encodes to
 //!   the same bytes, and the stream goes on against the same model.
 #![no_main]

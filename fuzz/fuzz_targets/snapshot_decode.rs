@@ -1,4 +1,4 @@
-//! Snapshots from arbitrary bytes (DESIGN.md §5, §2.5).
+//! Snapshots from arbitrary bytes (docs/spec.md §5, §2.5).
 //!
 //! The input is the snapshot itself, so the seed corpus holds real snapshots. Decoding never
 //! panics or allocates; what decodes satisfies every invariant, re-encodes to an equal payment
@@ -62,7 +62,7 @@ fn check(decoded: &Payment, data: &[u8]) -> Result<(), String> {
         ));
     }
     // Capacities are not part of the format: larger ones read the same payment.
-    let wide: Payment<11, 19> = snapshot::decode(data)
+    let wide: Payment<11, 19> = snapshot::decode_with_capacity(data)
         .map_err(|e| format!("decodes with capacities 8/16 but not 11/19: {e}"))?;
     let mut buf = [0u8; paystate_fuzz::SNAPSHOT_BUF];
     let wide_bytes = snapshot::encode(&wide, &mut buf).map_err(|e| e.to_string())?;
@@ -97,7 +97,7 @@ fn check(decoded: &Payment, data: &[u8]) -> Result<(), String> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let narrow = no_alloc("snapshot::decode", || snapshot::decode::<8, 16>(data));
+    let narrow = no_alloc("snapshot::decode", || snapshot::decode(data));
     match narrow {
         Ok(p) => {
             if let Err(e) = check(&p, data) {
@@ -112,7 +112,7 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => {
             assert_eq!(data.first(), Some(&FORMAT_VERSION), "{e:?}");
             // Larger capacities accept only what is too big for the defaults.
-            if let Ok(wide) = snapshot::decode::<11, 19>(data) {
+            if let Ok(wide) = snapshot::decode_with_capacity::<11, 19>(data) {
                 assert_eq!(e, SnapshotError::Malformed, "{wide:?}");
             }
         }

@@ -1,4 +1,4 @@
-//! Webhook headers and their verification (DESIGN.md §4): the `Stripe-Signature` header, the
+//! Webhook headers and their verification (docs/spec.md §4): the `Stripe-Signature` header, the
 //! generic HMAC scheme's timestamp and signature, and WeChat Pay v3's four headers.
 //!
 //! Headers are built from elements that may be genuine (the real vectors of `tests/data`: the

@@ -1,4 +1,4 @@
-//! What the fuzz targets share: an allocation counter (the core must never allocate, DESIGN.md
+//! What the fuzz targets share: an allocation counter (the core must never allocate, docs/spec.md
 //! §2.5 item 1) and the checks of §2.5 that need no model, on one state or one step.
 //!
 //! Checks return `Err(reason)` instead of panicking so each target can say where it was (the
@@ -241,8 +241,9 @@ pub fn round_trip<const E: usize, const R: usize>(
             snapshot::max_size(E, R)
         ));
     }
-    let restored: Payment<E, R> = no_alloc("snapshot::decode", || snapshot::decode(bytes))
-        .map_err(|e| format!("decode of a snapshot just written: {e}"))?;
+    let restored: Payment<E, R> =
+        no_alloc("snapshot::decode", || snapshot::decode_with_capacity(bytes))
+            .map_err(|e| format!("decode of a snapshot just written: {e}"))?;
     if &restored != p {
         return Err(format!("restored {restored:?} != {p:?}"));
     }

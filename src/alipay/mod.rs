@@ -1,4 +1,4 @@
-//! Alipay (DESIGN.md §4): notifications, synchronous responses and signed requests.
+//! Alipay (docs/spec.md §4): notifications, synchronous responses and signed requests.
 //!
 //! - [`form`]: the strict form decoder a notification body goes through, once.
 //! - [`content`]: the content Alipay signs, under the host's rule ([`content::SignRule`]

@@ -6,7 +6,7 @@
 //! 2. check the RSA2 signature with the pinned Alipay public key under the endpoint's rule
 //!    (`Notification::verify`, feature `rsa`) — only a [`Notification`] can be turned into
 //!    an input, and only a signature check makes one;
-//! 3. the four business checks of DESIGN.md §4 against the host's configuration and the
+//! 3. the four business checks of docs/spec.md §4 against the host's configuration and the
 //!    payment's [`Facts`]: `app_id` and `seller_id` are the merchant's, `out_trade_no` is the
 //!    payment, `total_amount` is its amount ([`Notification::to_input`]);
 //! 4. map `trade_status` to an input (table below) with `notify_id` as the event id, apply
@@ -15,7 +15,7 @@
 //!
 //! The mapping reads the message and the payment's [`Facts`] only (what never changes, and
 //! the recorded refunds), never its status or balance, so a redelivered notification maps to
-//! the same input and is answered `duplicate` or `ignored` (DESIGN.md §4.1).
+//! the same input and is answered `duplicate` or `ignored` (docs/spec.md §4.1).
 //!
 //! | notification | input | event id |
 //! |---|---|---|
@@ -231,7 +231,7 @@ impl Reply {
     /// `success` when the outcome is acknowledged (applied, duplicate, ignored), `fail` when
     /// it was rejected. Reply only after the new snapshot is persisted.
     pub const fn for_outcome(outcome: &Outcome) -> Reply {
-        if outcome.acknowledge() {
+        if outcome.should_acknowledge() {
             Reply::Success
         } else {
             Reply::Fail

@@ -1,4 +1,4 @@
-//! Idempotent commands (DESIGN.md §3.2): Stripe's idempotency keys, in fixed memory.
+//! Idempotent commands (docs/spec.md §3.2): Stripe's idempotency keys, in fixed memory.
 
 use core::fmt;
 
@@ -59,7 +59,6 @@ impl RequestFingerprint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[must_use = "the host must execute, refuse or answer the request accordingly"]
-#[non_exhaustive]
 pub enum Begin<O> {
     /// The key is new: it is now in flight. Execute the request, then call
     /// [`complete`](IdempotencyStore::complete) with its outcome — or
@@ -162,7 +161,7 @@ impl<O> Blank for Record<O> {
     };
 }
 
-/// Idempotency keys with Stripe's semantics, in fixed memory (DESIGN.md §3.2).
+/// Idempotency keys with Stripe's semantics, in fixed memory (docs/spec.md §3.2).
 ///
 /// `N` is how many keys it remembers (at least 1); `O` is the outcome the host stores for a
 /// completed request and hands back on a retry — a small `Clone` value such as a payment id

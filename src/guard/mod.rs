@@ -1,4 +1,4 @@
-//! Host-level guards (DESIGN.md §3): fixed memory, no clock, no heap.
+//! Host-level guards (docs/spec.md §3): fixed memory, no clock, no heap.
 //!
 //! - [`ReplayGuard`] (§3.1) sits in front of a webhook endpoint whose messages carry a
 //!   timestamp and a nonce (WeChat Pay v3, the generic HMAC scheme). It refuses stale and

@@ -1,4 +1,4 @@
-//! The replay guard of DESIGN.md §3.1, for webhooks that carry a timestamp and a nonce.
+//! The replay guard of docs/spec.md §3.1, for webhooks that carry a timestamp and a nonce.
 
 use core::fmt;
 
@@ -62,7 +62,7 @@ impl fmt::Display for ReplayError {
 
 impl core::error::Error for ReplayError {}
 
-/// Refuses stale, future-dated and replayed webhook requests, in fixed memory (DESIGN.md §3.1).
+/// Refuses stale, future-dated and replayed webhook requests, in fixed memory (docs/spec.md §3.1).
 ///
 /// `N` is how many requests it remembers (at least 1). A request is a `(timestamp, nonce)` pair
 /// from a message whose signature covers both, checked against the host's `now` with a

@@ -1,4 +1,4 @@
-//! Snapshots of the guards (DESIGN.md §5): a [`ReplayGuard`] or an [`IdempotencyStore`] as
+//! Snapshots of the guards (docs/spec.md §5): a [`ReplayGuard`] or an [`IdempotencyStore`] as
 //! bytes the host persists, and back after a restart.
 //!
 //! Like a payment's snapshot (`paystate::snapshot`), each is one format byte followed by
@@ -62,7 +62,7 @@
 //!   effect before the restart. The host resolves it from its own durable records — `complete`
 //!   it with the outcome if the request took effect, `release` it if it certainly did not — or
 //!   the key answers `InUse` until its retention ends. (A fleet of hosts sharing keys in a
-//!   database puts a lease on in-flight keys instead, DESIGN.md §10.)
+//!   database puts a lease on in-flight keys instead, docs/spec.md §10.)
 //!
 //! ```
 //! use paystate::guard::snapshot::{self, GuardSnapshotError};

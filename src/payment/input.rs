@@ -59,7 +59,7 @@ impl EventId {
     }
 
     /// The event id of a message that has no id of its own: a synchronous response, or a
-    /// host's command derived from what it answers (DESIGN.md §4.1, 3). `parts` are, for
+    /// host's command derived from what it answers (docs/spec.md §4.1, 3). `parts` are, for
     /// example, the method, the trade number and the status; they are fingerprinted with a
     /// separator between them, so `["ab", "c"]` and `["a", "bc"]` are different ids. Any part
     /// may be up to 64 bytes; no part may be empty, and there must be 1..=8 parts.

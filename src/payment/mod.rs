@@ -1,4 +1,4 @@
-//! One payment's life: statuses, inputs, outcomes and effects (DESIGN.md §2).
+//! One payment's life: statuses, inputs, outcomes and effects (docs/spec.md §2).
 //!
 //! The transition rules live in `transition.rs`, as one function (`decide`); this module holds the state,
 //! the event-id memory, and the bookkeeping that makes "the snapshot changes if and only if the
@@ -45,7 +45,7 @@ impl Status {
         Status::Refunded,
     ];
 
-    /// The rank of DESIGN.md §2: 0 pending, 1 processing, 2 succeeded/failed/cancelled,
+    /// The rank of docs/spec.md §2: 0 pending, 1 processing, 2 succeeded/failed/cancelled,
     /// 3 refunded. A payment's rank never decreases.
     pub const fn rank(self) -> u8 {
         match self {
@@ -100,7 +100,7 @@ impl fmt::Display for Status {
     }
 }
 
-/// What to do with a capture confirmed after the payment `failed` (DESIGN.md §2.4).
+/// What to do with a capture confirmed after the payment `failed` (docs/spec.md §2.4).
 ///
 /// A capture on a `cancelled` payment is always answered with
 /// [`Effect::RefundRequired`], whatever the policy: a cancelled order must not ship.
@@ -126,7 +126,7 @@ impl LateSuccess {
 
 /// Something the host must carry out: returned once by the `applied` outcome that caused it,
 /// and held as an obligation in the payment (and its snapshot) until the provider confirms it,
-/// so [`Payment::pending_effects`] returns it again after a crash (DESIGN.md §2.6).
+/// so [`Payment::pending_effects`] returns it again after a crash (docs/spec.md §2.6).
 ///
 /// The list is exhaustive on purpose: a host's `match` names every obligation, so a new one
 /// would be a compile error there rather than something silently ignored.
@@ -156,7 +156,7 @@ pub enum Effect {
 }
 
 impl Effect {
-    /// `"close_trade"` or `"refund_required"`: the names of DESIGN.md §2.2.
+    /// `"close_trade"` or `"refund_required"`: the names of docs/spec.md §2.2.
     pub const fn name(&self) -> &'static str {
         match self {
             Effect::CloseTrade => EffectKind::CloseTrade.name(),
@@ -176,7 +176,7 @@ impl fmt::Display for Effect {
     }
 }
 
-/// The request number of a required refund (DESIGN.md §2.6): 24 bytes of `[0-9a-z]`,
+/// The request number of a required refund (docs/spec.md §2.6): 24 bytes of `[0-9a-z]`,
 /// `lr` followed by 22 lowercase hex digits, accepted by every provider as its refund request
 /// number (Alipay `out_request_no` takes 64, WeChat Pay `out_refund_no` 64, of
 /// `[A-Za-z0-9_-|*@]`).
@@ -293,7 +293,7 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// The reason code of DESIGN.md §2.2 (`"amount_mismatch"`).
+    /// The reason code of docs/spec.md §2.2 (`"amount_mismatch"`).
     pub const fn code(&self) -> &'static str {
         match self {
             Rejection::InvalidTransition => "invalid_transition",
@@ -368,7 +368,7 @@ impl Outcome {
 
     /// Whether the host should acknowledge the input to its sender (reply `success` to a
     /// provider): `true` for applied, duplicate and ignored.
-    pub const fn acknowledge(&self) -> bool {
+    pub const fn should_acknowledge(&self) -> bool {
         !matches!(self, Outcome::Rejected(_))
     }
 }
@@ -395,7 +395,7 @@ impl core::error::Error for CreateError {}
 /// One remembered applied event: the event id's fingerprint and the input's digest.
 pub(crate) type EventEntry = ([u8; 16], [u8; 8]);
 
-/// The life of one payment (DESIGN.md §2).
+/// The life of one payment (docs/spec.md §2).
 ///
 /// `EVENTS` is how many recently applied event ids it remembers (≥ 8), `REFUNDS` how many
 /// refunds it can record (≥ 16). With the defaults a `Payment` is 512 bytes and never
@@ -434,9 +434,21 @@ pub struct Payment<const EVENTS: usize = 8, const REFUNDS: usize = 16> {
     /// Recorded refunds in order: fingerprint and amount.
     refunds: [([u8; 8], u64); REFUNDS],
     refunds_len: u8,
-    /// A `close_trade` obligation is outstanding (DESIGN.md §2.6). The refund obligation
+    /// A `close_trade` obligation is outstanding (docs/spec.md §2.6). The refund obligation
     /// needs no flag: it is outstanding exactly while the payment is late with money held.
     close_pending: bool,
+}
+
+impl Payment {
+    /// A `pending` payment of `amount` (minor units in its currency), created at `now`
+    /// (seconds since the Unix epoch, from the host's clock), with no deadline, the default
+    /// late-success policy (`refund`) and the default capacities (8 remembered events, 16
+    /// refunds; see [`Payment::with_capacity`] for others).
+    ///
+    /// Errors: [`CreateError::InvalidAmount`] for a zero amount.
+    pub fn new(amount: Money, now: Timestamp) -> Result<Payment, CreateError> {
+        Payment::with_capacity(amount, now)
+    }
 }
 
 impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
@@ -445,9 +457,11 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
         "a Payment remembers 8..=255 events and 16..=255 refunds"
     );
 
-    /// A `pending` payment of `amount`, created at `now`, with no deadline and the default
-    /// late-success policy (`refund`). A zero amount is an error.
-    pub fn new(amount: Money, now: Timestamp) -> Result<Self, CreateError> {
+    /// [`Payment::new`] for a payment that remembers `EVENTS` events and `REFUNDS` refunds
+    /// instead of the default 8 and 16: `Payment::<16, 32>::with_capacity(amount, now)`.
+    ///
+    /// Errors: [`CreateError::InvalidAmount`] for a zero amount.
+    pub fn with_capacity(amount: Money, now: Timestamp) -> Result<Self, CreateError> {
         #[allow(clippy::let_unit_value)]
         let () = Self::CAPACITY_OK;
         if amount.is_zero() {
@@ -479,13 +493,13 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
         self
     }
 
-    /// Sets what a capture after `failed` does (DESIGN.md §2.4).
+    /// Sets what a capture after `failed` does (docs/spec.md §2.4).
     pub fn with_late_success(mut self, policy: LateSuccess) -> Self {
         self.policy = policy;
         self
     }
 
-    /// Feeds one input at time `now` (DESIGN.md §2.3). The payment changes, and its version
+    /// Feeds one input at time `now` (docs/spec.md §2.3). The payment changes, and its version
     /// goes up by one, if and only if the outcome is [`Outcome::Applied`].
     pub fn apply(&mut self, input: &Input, now: Timestamp) -> Outcome {
         // `now` is part of the host's record; no input but `tick` looks at the deadline.
@@ -605,7 +619,7 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
         RefundRequestId::derive(self.created_at, self.amount(), self.expires_at, self.policy)
     }
 
-    /// The obligations still outstanding (DESIGN.md §2.6): every effect an `applied` outcome
+    /// The obligations still outstanding (docs/spec.md §2.6): every effect an `applied` outcome
     /// returned that the provider has not confirmed yet, with its amount as it stands now.
     ///
     /// A host that restarts, or firmware after a power cut, carries these out again for every
@@ -727,7 +741,7 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
     }
 
     /// Whether the refund `id` is recorded, and for how much.
-    pub fn refund(&self, id: RefundId) -> Option<Money> {
+    pub fn recorded_refund(&self, id: RefundId) -> Option<Money> {
         self.recorded_refunds()
             .iter()
             .find(|(fp, _)| *fp == id.fingerprint())
@@ -739,7 +753,7 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
         self.applied_events().any(|(fp, _)| fp == id.fingerprint())
     }
 
-    /// Checks the invariants of DESIGN.md §2.5 that a single state can show, and the
+    /// Checks the invariants of docs/spec.md §2.5 that a single state can show, and the
     /// bookkeeping behind them. Every payment built by this crate passes; snapshots are
     /// refused if they do not.
     pub fn check_invariants(&self) -> Result<(), InvariantError> {
@@ -797,7 +811,7 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
 
     #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn from_parts(parts: Parts<'_>) -> Result<Self, InvariantError> {
-        let mut p = Payment::new(
+        let mut p = Payment::with_capacity(
             Money::from_minor(parts.amount, parts.currency),
             parts.created_at,
         )
@@ -929,7 +943,7 @@ impl fmt::Display for InvariantError {
 impl core::error::Error for InvariantError {}
 
 impl InputKind {
-    /// Every kind, in the order of DESIGN.md §2.1.
+    /// Every kind, in the order of docs/spec.md §2.1.
     pub const ALL: [InputKind; 7] = [
         InputKind::Initiate,
         InputKind::Succeed,

@@ -1,4 +1,4 @@
-//! The transition table: DESIGN.md §2.3, the order of checks, in one place.
+//! The transition table: docs/spec.md §2.3, the order of checks, in one place.
 //!
 //! [`decide`] is a pure function from the payment's money state and one command to what should
 //! happen. Idempotency by event id is checked before it (in [`Payment::apply`]); everything
@@ -23,7 +23,7 @@ pub(crate) struct State<'a> {
     pub refunds: &'a [([u8; 8], u64)],
     /// Whether another refund fits.
     pub refunds_full: bool,
-    /// Whether a `close_trade` obligation is outstanding (DESIGN.md §2.6).
+    /// Whether a `close_trade` obligation is outstanding (docs/spec.md §2.6).
     pub close_pending: bool,
 }
 
@@ -66,7 +66,7 @@ pub(crate) enum EffectKind {
 }
 
 impl EffectKind {
-    /// The name of DESIGN.md §2.2, as [`Effect::name`] gives it.
+    /// The name of docs/spec.md §2.2, as [`Effect::name`] gives it.
     pub(crate) const fn name(self) -> &'static str {
         match self {
             EffectKind::CloseTrade => "close_trade",
@@ -92,7 +92,7 @@ impl State<'_> {
     }
 }
 
-/// DESIGN.md §2.3 after the event-id check, input by input.
+/// docs/spec.md §2.3 after the event-id check, input by input.
 #[inline]
 pub(crate) fn decide(s: &State<'_>, cmd: &Command) -> Decision {
     use Decision::*;
@@ -232,7 +232,7 @@ pub(crate) fn decide(s: &State<'_>, cmd: &Command) -> Decision {
     }
 }
 
-/// DESIGN.md §2.3, `tick`: the deadline closes an open payment.
+/// docs/spec.md §2.3, `tick`: the deadline closes an open payment.
 pub(crate) fn decide_tick(s: &State<'_>, expired: bool) -> Decision {
     if s.open() && expired {
         Decision::Apply(Change {

@@ -1,4 +1,4 @@
-//! Alipay in the shape every provider has (DESIGN.md §4.1): notifications and the signed
+//! Alipay in the shape every provider has (docs/spec.md §4.1): notifications and the signed
 //! answers to the requests the host makes.
 //!
 //! - **Notifications** (`notify_url`): [`Notification`] (verified by
@@ -305,7 +305,7 @@ pub fn verify_answer<'a, 'q, 'k>(
     )?))
 }
 
-/// Like [`verify_answer`], for an answer encrypted with the merchant's content key (DESIGN.md
+/// Like [`verify_answer`], for an answer encrypted with the merchant's content key (docs/spec.md
 /// §4.2): the signature is checked over the ciphertext token as received, then the content is
 /// decrypted into `buf` (at least as long as the token) and parsed. An answer that is not
 /// encrypted is parsed as it is (Alipay leaves error answers in the clear).

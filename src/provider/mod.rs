@@ -1,4 +1,4 @@
-//! Every provider has the same shape (DESIGN.md §4.1).
+//! Every provider has the same shape (docs/spec.md §4.1).
 //!
 //! For each provider and each message kind it sends — asynchronous notifications and the
 //! synchronous answers to the requests the host makes:
@@ -80,7 +80,7 @@ impl<M> core::ops::Deref for Verified<M> {
 /// refunds the host has requested and is waiting for.
 ///
 /// Never its status or balance: a mapping that read them would map a redelivered message
-/// differently once something else was applied in between (DESIGN.md §4.1, 2).
+/// differently once something else was applied in between (docs/spec.md §4.1, 2).
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
     order_id: &'a str,

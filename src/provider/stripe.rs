@@ -1,4 +1,4 @@
-//! Stripe events in the provider shape of DESIGN.md §4.1.
+//! Stripe events in the provider shape of docs/spec.md §4.1.
 //!
 //! An event is verified with the `Stripe-Signature` header of
 //! [`webhook::stripe`](crate::webhook::stripe) (HMAC-SHA256 over `"{t}.{body}"`, two-sided
@@ -33,7 +33,7 @@
 //! **`payment_intent.payment_failed` is one attempt failing, not the intent**: the customer may
 //! try another card on the same intent, and its `payment_intent.succeeded` then arrives for a
 //! `failed` payment. Under the default late-success policy that capture is refunded
-//! (DESIGN.md §2.4); create Stripe payments with
+//! (docs/spec.md §2.4); create Stripe payments with
 //! [`LateSuccess::Accept`](crate::LateSuccess::Accept) to keep it instead.
 //!
 //! Use one source of refunds per payment (these events, or the host's own refund answers):

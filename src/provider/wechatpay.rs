@@ -1,4 +1,4 @@
-//! WeChat Pay API v3 (微信支付 APIv3) in the provider shape of DESIGN.md §4.1.
+//! WeChat Pay API v3 (微信支付 APIv3) in the provider shape of docs/spec.md §4.1.
 //!
 //! Four message kinds, each verified with the `Wechatpay-*` signature scheme of
 //! [`webhook::wechatpay`](crate::webhook::wechatpay) (SHA256withRSA over
@@ -701,7 +701,7 @@ impl<'a> CloseAnswer<'a> {
 impl Verified<CloseAnswer<'_>> {
     /// `close` when WeChat Pay closed the order (204), or says it does not exist or is closed
     /// already (`ORDER_NOT_EXIST`, `ORDERNOTEXIST`, `ORDER_CLOSED`: closing is idempotent,
-    /// DESIGN.md §2.6); this discharges an outstanding `close_trade`. `ORDERPAID` and other
+    /// docs/spec.md §2.6); this discharges an outstanding `close_trade`. `ORDERPAID` and other
     /// errors are [`MapError::ProviderError`] (the order was paid meanwhile: query it). The
     /// order asked about must be the payment's ([`MapError::WrongOrder`]).
     ///
@@ -768,7 +768,7 @@ impl<'a> RefundAnswer<'a> {
 impl Verified<RefundAnswer<'_>> {
     /// The business checks (`out_trade_no`, `amount.total`, `amount.currency`) and the
     /// mapping by `status` (see the [module](self) table). The refund id is `out_refund_no`,
-    /// the number the host chose (the engine's `refund_id`, prefixed as DESIGN.md §2.6 says),
+    /// the number the host chose (the engine's `refund_id`, prefixed as docs/spec.md §2.6 says),
     /// so the answer and the later `REFUND.SUCCESS` notification record the refund once.
     ///
     /// The event id is [`EventId::derived`] from `["wechatpay.refund", out_refund_no,

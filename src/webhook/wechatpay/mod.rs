@@ -345,7 +345,7 @@ impl Verified {
 /// Verifies a notification: the headers, the raw body (byte for byte as received), the host's
 /// platform keys and its replay guard (tolerance 300 s, the default).
 ///
-/// The order is DESIGN §3.1's, as [`ReplayGuard::admit`] runs it: the timestamp's syntax; the
+/// The order is docs/spec.md §3.1's, as [`ReplayGuard::admit`] runs it: the timestamp's syntax; the
 /// nonce's length, the two-sided window and the guard's floor; then the signature (probe
 /// prefix, key by `Wechatpay-Serial`, base64, SHA256withRSA); and only
 /// for a genuine request the replay check, after which the nonce is remembered. A request that
