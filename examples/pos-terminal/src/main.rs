@@ -93,45 +93,64 @@ struct World {
     out: Out,
 }
 
-/// A request the terminal sent to carry out an obligation.
-#[derive(Clone, Copy)]
-enum Sent {
-    /// `alipay.trade.close`.
-    Close,
-    /// `alipay.trade.refund` of `amount` under the request number `refund_id`.
-    Refund {
-        refund_id: RefundRequestId,
-        amount: Money,
-    },
-}
-
 /// Alipay's side of the obligations: the requests it was sent and has not answered yet. The
 /// script's answer to a close or to an obligation's refund is delivered only while its
 /// request is in flight; when the power fails every request in flight is lost with its
 /// connection. So an obligation is carried out after a reboot only if the terminal sends it
 /// again, and one it forgot stays outstanding, which the end-of-shift checks catch.
 struct Gateway {
-    in_flight: heapless::Vec<(OrderId, Sent), { 2 * CAPACITY }>,
+    /// One entry per order that was ever sent a request, never moved: moving entries about
+    /// would link `memmove` (1.5 KiB) into the firmware.
+    orders: heapless::Vec<InFlight, { 2 * CAPACITY }>,
+}
+
+/// The requests in flight for one order.
+struct InFlight {
+    order: OrderId,
+    /// `alipay.trade.close`.
+    close: bool,
+    /// `alipay.trade.refund` under this request number, of this amount.
+    refund: Option<(RefundRequestId, Money)>,
 }
 
 impl Gateway {
-    /// Alipay receives `sent` for `order` (a request sent again replaces the first).
-    fn send(&mut self, order: &OrderId, sent: Sent) {
-        self.in_flight.retain(|(o, s)| {
-            o != order || core::mem::discriminant(s) != core::mem::discriminant(&sent)
-        });
-        if self.in_flight.push((order.clone(), sent)).is_err() {
-            fail("more requests in flight than the fixture holds");
+    /// The requests in flight for `order`, if it was ever sent one.
+    fn of(&mut self, order: &[u8]) -> Option<&mut InFlight> {
+        self.orders.iter_mut().find(|o| o.order.as_bytes() == order)
+    }
+
+    /// Alipay receives a request for `order` (one sent again replaces the first).
+    fn receive(&mut self, order: &OrderId) -> &mut InFlight {
+        if self.of(order.as_bytes()).is_none() {
+            let entry = InFlight {
+                order: order.clone(),
+                close: false,
+                refund: None,
+            };
+            if self.orders.push(entry).is_err() {
+                fail("more orders with requests in flight than the fixture holds");
+            }
+        }
+        match self.of(order.as_bytes()) {
+            Some(entry) => entry,
+            None => fail("the fixture lost a request"),
         }
     }
 
-    /// Takes the request of `order` that `matches` out of flight: it is being answered.
-    fn answer(&mut self, order: &str, matches: fn(&Sent) -> bool) -> Option<Sent> {
-        let at = self
-            .in_flight
-            .iter()
-            .position(|(o, s)| o.as_bytes() == order.as_bytes() && matches(s))?;
-        Some(self.in_flight.swap_remove(at).1)
+    /// Whether a close of `order` was in flight; it is being answered.
+    fn answer_close(&mut self, order: &str) -> bool {
+        self.of(order.as_bytes())
+            .is_some_and(|o| core::mem::take(&mut o.close))
+    }
+
+    /// The refund of `order` in flight, if any; it is being answered.
+    fn answer_refund(&mut self, order: &str) -> Option<(RefundRequestId, Money)> {
+        self.of(order.as_bytes()).and_then(|o| o.refund.take())
+    }
+
+    /// The power failed: every request in flight is lost with its connection.
+    fn lose_all(&mut self) {
+        self.orders.clear();
     }
 }
 
@@ -228,7 +247,7 @@ fn main() -> ! {
     let mut world = World {
         sector,
         gateway: Gateway {
-            in_flight: heapless::Vec::new(),
+            orders: heapless::Vec::new(),
         },
         power_cut: PowerCut::Disabled,
         writes: 0,
@@ -287,7 +306,7 @@ fn main() -> ! {
 /// Erases the flash and runs the shift (quietly) with this power failure.
 fn replay(world: &mut World, power_cut: PowerCut) -> Table {
     world.sector.erase();
-    world.gateway.in_flight.clear();
+    world.gateway.lose_all();
     world.power_cut = power_cut;
     world.writes = 0;
     run_shift(world)
@@ -332,7 +351,7 @@ fn run_shift(world: &mut World) -> Table {
                     out,
                     "*** power lost: every payment in RAM is gone, and every request in flight ***"
                 );
-                world.gateway.in_flight.clear();
+                world.gateway.lose_all();
                 drop(terminal);
                 boot += 1;
             }
@@ -523,12 +542,7 @@ impl Terminal {
                 let mut line = Line::new();
                 let _ = write!(line, "[{i:02}] {at} {order} {method} answer {file}");
                 // Alipay answers a close only if the terminal sent it.
-                if request == Request::Close
-                    && world
-                        .gateway
-                        .answer(order, |s| matches!(s, Sent::Close))
-                        .is_none()
-                {
+                if request == Request::Close && !world.gateway.answer_close(order) {
                     say!(
                         out,
                         "{line}: not delivered: no {method} for {order} is in flight"
@@ -573,10 +587,7 @@ impl Terminal {
                     line,
                     "[{i:02}] {at} {order} alipay.trade.refund answer {file}"
                 );
-                let Some(Sent::Refund { refund_id, amount }) = world
-                    .gateway
-                    .answer(order, |s| matches!(s, Sent::Refund { .. }))
-                else {
+                let Some((refund_id, amount)) = world.gateway.answer_refund(order) else {
                     say!(
                         out,
                         "{line}: not delivered: no alipay.trade.refund for {order} is in flight"
@@ -778,11 +789,11 @@ fn carry_out(world: &mut World, lead: &str, id: &OrderId, effect: &Effect) {
     let out = world.out;
     match *effect {
         Effect::CloseTrade => {
-            world.gateway.send(id, Sent::Close);
+            world.gateway.receive(id).close = true;
             say!(out, "{lead}close_trade -> alipay.trade.close sent for {id}");
         }
         Effect::RefundRequired { amount, refund_id } => {
-            world.gateway.send(id, Sent::Refund { refund_id, amount });
+            world.gateway.receive(id).refund = Some((refund_id, amount));
             say!(
                 out,
                 "{lead}refund_required {amount} -> alipay.trade.refund sent for {id}: {amount} CNY as {refund_id}"
