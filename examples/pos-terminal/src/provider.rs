@@ -22,8 +22,12 @@ impl fmt::Display for Refused {
                     e.code()
                 )
             }
-            AnswerError::Response(e) => write!(f, "{} ({e})", e.code()),
-            e => write!(f, "{} ({e})", e.code()),
+            // The one refusal whose detail the transcript shows; every other one is its code
+            // (the crate's sentences would cost the firmware flash for lines never printed).
+            AnswerError::Response(ResponseError::Malformed { at }) => {
+                write!(f, "malformed_json (malformed JSON at byte {at})")
+            }
+            e => f.write_str(e.code()),
         }
     }
 }

@@ -26,7 +26,6 @@ use cortex_m::peripheral::SYST;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::{debug, hprintln};
-use panic_semihosting as _;
 use paystate::alipay::response::verify_response;
 
 const RAW: &str = include_str!("../../data/t1-0002-query-success.json");
@@ -114,6 +113,14 @@ fn main() -> ! {
     } else {
         debug::EXIT_FAILURE
     });
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    debug::exit(debug::EXIT_FAILURE);
     loop {
         cortex_m::asm::wfi();
     }
