@@ -91,7 +91,7 @@ pub use payment::{
     RefundRequestId, Rejection, Status,
 };
 pub use table::{OrderId, PaymentTable, TableError};
-pub use time::Timestamp;
+pub use time::{Duration, Timestamp};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(all(doctest, feature = "serde", feature = "rsa", feature = "wechatpay"))]

@@ -180,7 +180,7 @@ fn every_window_boundary_on_both_sides() {
         WechatError::Replay(ReplayError::FromFuture)
     );
     // A guard with another tolerance moves both edges.
-    let mut guard = ReplayGuard::<8>::with_tolerance(60);
+    let mut guard = ReplayGuard::<8>::with_tolerance(paystate::Duration::from_secs(60));
     let out = wechatpay::verify(&r.headers(), &r.body, &keys, &mut guard, T(SDK_TS + 61));
     assert_eq!(out.unwrap_err().code(), "stale");
 }

@@ -31,7 +31,7 @@ use paystate::webhook::wechatpay::{
     self, Field, HeaderError as WechatHeaderError, Headers, PlatformKey, SIGNTEST_PREFIX,
     WechatError,
 };
-use paystate::webhook::{HexError, TimestampError, Tolerance, WindowError};
+use paystate::webhook::{Duration, HexError, TimestampError, WindowError};
 use paystate_fuzz::no_alloc;
 use serde_json::Value;
 use sha2::Sha256;
@@ -484,7 +484,7 @@ fn check_stripe(header: &str, body: &[u8], now: u64, tol: u64, cuts: &[u16]) {
     };
 
     let key = HmacKey::new(STRIPE_SECRET).unwrap();
-    let (n, tolerance) = (Timestamp::from_secs(now), Tolerance::from_secs(tol));
+    let (n, tolerance) = (Timestamp::from_secs(now), Duration::from_secs(tol));
     let got = no_alloc("stripe::verify", || {
         stripe::verify(&key, header, body, n, tolerance)
     });
@@ -525,7 +525,7 @@ fn check_stripe(header: &str, body: &[u8], now: u64, tol: u64, cuts: &[u16]) {
 
 fn check_hmac(timestamp: &str, signature: &str, body: &[u8], now: u64, tol: u64, cuts: &[u16]) {
     let key = HmacKey::new(HMAC_SECRET).unwrap();
-    let (n, tolerance) = (Timestamp::from_secs(now), Tolerance::from_secs(tol));
+    let (n, tolerance) = (Timestamp::from_secs(now), Duration::from_secs(tol));
     let got = no_alloc("hmac::verify", || {
         generic::verify(&key, timestamp, signature, body, n, tolerance)
     });

@@ -8,17 +8,17 @@
 //!
 //! ```
 //! use paystate::Timestamp;
-//! use paystate::webhook::{Tolerance, encode_hex, hmac::HmacKey, stripe};
+//! use paystate::webhook::{Duration, encode_hex, hmac::HmacKey, stripe};
 //!
 //! let key = HmacKey::new(b"whsec_test_secret")?;
 //! let body = br#"{"id":"evt_test_webhook","object":"event","type":"payment_intent.succeeded"}"#;
 //! let header = "t=1614264600,v1=562b3f1fff088096a6ced058286d36883179bbfa1426f58d028a3ad3cd59fa55";
 //!
-//! let verified = stripe::verify(&key, header, body, Timestamp::from_secs(1_614_264_630), Tolerance::DEFAULT)?;
+//! let verified = stripe::verify(&key, header, body, Timestamp::from_secs(1_614_264_630), Duration::DEFAULT_TOLERANCE)?;
 //! assert_eq!(verified.timestamp(), Timestamp::from_secs(1_614_264_600));
 //!
 //! // The same request ten minutes later is stale.
-//! let late = stripe::verify(&key, header, body, Timestamp::from_secs(1_614_265_200), Tolerance::DEFAULT);
+//! let late = stripe::verify(&key, header, body, Timestamp::from_secs(1_614_265_200), Duration::DEFAULT_TOLERANCE);
 //! assert_eq!(late.map_err(|e| e.code()), Err("stale"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -33,7 +33,7 @@ use hmac::digest::CtOutput;
 
 use super::hmac::HmacKey;
 use super::{
-    HMAC_SHA256_LEN, HexError, TimestampError, Tolerance, WindowError, check_window,
+    Duration, HMAC_SHA256_LEN, HexError, TimestampError, WindowError, check_window,
     decode_hex_signature, parse_timestamp,
 };
 use crate::money::Money;
@@ -265,7 +265,7 @@ impl<'a> Verifier<'a> {
         key: &HmacKey,
         header: &'a str,
         now: Timestamp,
-        tolerance: Tolerance,
+        tolerance: Duration,
     ) -> Result<Verifier<'a>, StripeError> {
         let header = SignatureHeader::parse(header)?;
         check_window(header.timestamp, now, tolerance).map_err(StripeError::Window)?;
@@ -312,7 +312,7 @@ pub fn verify(
     header: &str,
     body: &[u8],
     now: Timestamp,
-    tolerance: Tolerance,
+    tolerance: Duration,
 ) -> Result<Verified, StripeError> {
     let mut v = Verifier::begin(key, header, now, tolerance)?;
     v.update(body);
