@@ -3,7 +3,7 @@
 
 use paystate::webhook::hmac::HmacKey;
 use paystate::webhook::stripe::{
-    self, HeaderError, PaymentIntentEvent, SignatureHeader, StripeError, Verifier,
+    self, PaymentIntentEvent, SignatureHeader, SignatureHeaderError, StripeError, Verifier,
 };
 use paystate::webhook::{Duration, HexError, TimestampError, WindowError, encode_hex};
 use paystate::{Currency, EventId, Money, Outcome, Payment, Status, Timestamp};
@@ -166,7 +166,7 @@ fn every_tampered_variant_is_rejected() {
     let header = format!("t={t},v0={}", v.v1);
     assert_eq!(
         check(&v, &header, &v.body, t),
-        Err(StripeError::Header(HeaderError::NoV1Signature))
+        Err(StripeError::Header(SignatureHeaderError::NoV1Signature))
     );
     // The wrong secret.
     let key = HmacKey::new(b"whsec_test_secreT").unwrap();
@@ -187,7 +187,7 @@ fn malformed_headers_are_typed_errors() {
     let v = vector();
     let (t, s) = (v.t, v.v1.as_str());
     let e = |header: &str| check(&v, header, &v.body, t).unwrap_err();
-    use HeaderError::*;
+    use SignatureHeaderError::*;
     use StripeError::Header;
     assert_eq!(e(""), Header(Empty));
     assert_eq!(e("  "), Header(Empty));

@@ -4,7 +4,7 @@ use core::fmt;
 
 use sha2::{Digest, Sha256};
 
-use super::table::{Blank, Fingerprint, Table};
+use super::slots::{Blank, Fingerprint, Table};
 use super::{expired, fingerprint};
 use crate::time::{Duration, Timestamp};
 
@@ -398,7 +398,7 @@ impl<const N: usize, O: Clone> IdempotencyStore<N, O> {
     }
 
     /// The entry for `fp` if it is held and within retention at `now`.
-    fn live(&self, fp: &Fingerprint, now: Timestamp) -> Option<&super::table::Entry<Record<O>>> {
+    fn live(&self, fp: &Fingerprint, now: Timestamp) -> Option<&super::slots::Entry<Record<O>>> {
         let entry = self.table.get(self.table.find(fp)?)?;
         (!expired(entry.time, now, self.retention)).then_some(entry)
     }

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use super::table::{Fingerprint, Table};
+use super::slots::{Fingerprint, Table};
 use super::{expired, fingerprint};
 use crate::time::{Duration, Timestamp, WindowError, check_window};
 

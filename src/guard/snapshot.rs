@@ -104,7 +104,7 @@ use serde::{Deserialize, Serialize};
 
 use super::idempotency::{IdempotencyStore, Record, RequestFingerprint};
 use super::replay::ReplayGuard;
-use super::table::{Blank, Fingerprint, Table};
+use super::slots::{Blank, Fingerprint, Table};
 use crate::time::Timestamp;
 
 /// The first byte of a replay guard's snapshot: kind `0x8_`, format version 1.
