@@ -184,7 +184,8 @@ fn call(tolerance: i64) -> impl Strategy<Value = Call> {
 }
 
 fn run_replay_guard<const N: usize>(tolerance: u64, calls: &[Call]) -> Result<(), TestCaseError> {
-    let mut guard: ReplayGuard<N> = ReplayGuard::with_tolerance(tolerance);
+    let mut guard: ReplayGuard<N> =
+        ReplayGuard::with_tolerance(paystate::Duration::from_secs(tolerance));
     let mut model = ReplayModel {
         capacity: N,
         tolerance,
@@ -484,7 +485,8 @@ fn run_store<const N: usize>(
     commands: &[(Clock, Command)],
     exact: bool,
 ) -> Result<(), TestCaseError> {
-    let mut store: IdempotencyStore<N, u32> = IdempotencyStore::with_retention(retention);
+    let mut store: IdempotencyStore<N, u32> =
+        IdempotencyStore::with_retention(paystate::Duration::from_secs(retention));
     let mut model = StoreModel {
         retention,
         floor: None,
@@ -606,7 +608,8 @@ mod snapshots {
         tolerance: u64,
         calls: &[(Call, bool)],
     ) -> Result<(), TestCaseError> {
-        let mut steady: ReplayGuard<N> = ReplayGuard::with_tolerance(tolerance);
+        let mut steady: ReplayGuard<N> =
+            ReplayGuard::with_tolerance(paystate::Duration::from_secs(tolerance));
         let mut restarted = restart_guard(&steady)?;
         let mut now = 1_000_000u64;
         let mut accepted: Vec<(u64, Vec<u8>)> = Vec::new();
@@ -666,7 +669,8 @@ mod snapshots {
     fn run_store_restarts<const N: usize>(
         commands: &[((Clock, Command), bool)],
     ) -> Result<(), TestCaseError> {
-        let mut steady: Store<N> = IdempotencyStore::with_retention(50);
+        let mut steady: Store<N> =
+            IdempotencyStore::with_retention(paystate::Duration::from_secs(50));
         let mut restarted = restart_store(&steady)?;
         let mut now = 1_000_000u64;
         for (i, ((c, cmd), restart)) in commands.iter().enumerate() {

@@ -55,7 +55,7 @@ impl<const N: usize> defmt::Format for crate::guard::ReplayGuard<N> {
             "ReplayGuard {{ capacity: {=usize}, len: {=usize}, tolerance: {=u64}, floor: {} }}",
             N,
             self.len(),
-            self.tolerance(),
+            self.tolerance().as_secs(),
             self.floor()
         )
     }
@@ -68,7 +68,7 @@ impl<const N: usize, O: Clone> defmt::Format for crate::guard::IdempotencyStore<
             "IdempotencyStore {{ capacity: {=usize}, len: {=usize}, retention: {=u64}, floor: {} }}",
             N,
             self.len(),
-            self.retention(),
+            self.retention().as_secs(),
             self.floor()
         )
     }

@@ -10,14 +10,14 @@
 //! microcontroller, and under a fuzzer.
 //!
 //! ```
-//! use paystate::{Currency, Effect, EventId, Input, Money, Outcome, Payment, Status, Timestamp};
+//! use paystate::{Currency, Effect, Effects, EventId, Input, Money, Outcome, Payment, Status, Timestamp};
 //!
 //! let t = Timestamp::from_secs;
 //! let price = Money::parse("99.99", Currency::CNY)?;
 //! let mut order: Payment = Payment::new(price, t(1_000))?.with_deadline(t(2_800));
 //!
 //! // The deadline passes before the customer pays: cancel, and close the trade at the provider.
-//! assert_eq!(order.tick(t(2_800)), Outcome::Applied([Effect::CloseTrade].into_iter().collect()));
+//! assert_eq!(order.tick(t(2_800)), Outcome::Applied(Effects::from([Effect::CloseTrade])));
 //!
 //! // The provider confirms the capture an hour later. It is never dropped: refund it.
 //! let late = Input::succeed(EventId::new(b"notify-7")?, price);
@@ -77,15 +77,21 @@ mod defmt_impls;
 #[cfg(feature = "serde")]
 pub mod snapshot;
 
+/// The fixed-capacity strings a few functions return (`SerialHex`, `beijing_time`,
+/// `CertSn::to_hex`) are `heapless::String`s: re-exported, so a host names them through
+/// `paystate::heapless` and always gets the version this crate was built with. A major
+/// upgrade of heapless is a major upgrade of paystate. (The engine's own outputs, [`Effects`],
+/// are a paystate type.)
+pub use heapless;
 pub use money::{AmountError, Currency, Money, UnknownCurrency};
 pub use payment::diagram;
 pub use payment::input::{Command, EventId, IdError, Input, InputKind, MAX_ID_LEN, RefundId};
 pub use payment::{
-    CreateError, Effect, Effects, InvariantError, LateSuccess, Outcome, Payment, RefundRequestId,
-    Rejection, Status,
+    CreateError, Effect, Effects, EffectsIntoIter, InvariantError, LateSuccess, Outcome, Payment,
+    RefundRequestId, Rejection, Status,
 };
 pub use table::{OrderId, PaymentTable, TableError};
-pub use time::Timestamp;
+pub use time::{Duration, Timestamp};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(all(doctest, feature = "serde", feature = "rsa", feature = "wechatpay"))]

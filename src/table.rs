@@ -420,7 +420,7 @@ mod tests {
             seen.push((id.clone(), p.status(), outcome));
         });
         assert_eq!(n, 2);
-        let close = Outcome::Applied([Effect::CloseTrade].into_iter().collect());
+        let close = Outcome::Applied(crate::Effects::from([Effect::CloseTrade]));
         assert_eq!(
             seen,
             [

@@ -123,7 +123,10 @@ fn a_snapshot_written_from_the_documented_format_restores_its_requests() {
     bytes.extend([0x80, 0xe2, 0xcf, 0xaa, 0x06]); // T0
     bytes.extend(nonce_fp(b"5K8264ILTKCH16CQ2502SI8ZNMTM67VS"));
     let mut g: ReplayGuard<8> = snapshot::decode_replay_guard(&bytes).unwrap();
-    assert_eq!((g.tolerance(), g.floor(), g.len()), (60, None, 1));
+    assert_eq!(
+        (g.tolerance(), g.floor(), g.len()),
+        (paystate::Duration::from_secs(60), None, 1)
+    );
     assert_eq!(
         g.admit(
             t(T0),
@@ -140,7 +143,7 @@ fn a_snapshot_written_from_the_documented_format_restores_its_requests() {
 
 /// A replay guard of `N` full of the largest values: every varint at its longest.
 fn largest_guard<const N: usize>() -> ReplayGuard<N> {
-    let mut g = ReplayGuard::with_tolerance(u64::MAX);
+    let mut g = ReplayGuard::with_tolerance(paystate::Duration::from_secs(u64::MAX));
     let top = u64::MAX - 2 * N as u64;
     for i in 0..=N as u64 {
         let at = t(top + i);
@@ -151,7 +154,7 @@ fn largest_guard<const N: usize>() -> ReplayGuard<N> {
 }
 
 fn largest_store<const N: usize>() -> IdempotencyStore<N, u64> {
-    let mut s = IdempotencyStore::with_retention(u64::MAX);
+    let mut s = IdempotencyStore::with_retention(paystate::Duration::from_secs(u64::MAX));
     let top = u64::MAX - 2 * N as u64;
     // Fill, then one more evicts the first and raises the floor; later begins are refused
     // (`MaybeForgotten`, the retention never ends), so the evicting key is the last one.
@@ -260,7 +263,7 @@ fn a_restored_replay_guard_refuses_what_the_original_refused() {
     assert_eq!(back, g);
     assert_eq!(
         (back.tolerance(), back.floor(), back.len()),
-        (300, Some(t(T0)), 2)
+        (paystate::Duration::from_secs(300), Some(t(T0)), 2)
     );
     let now = t(T0 + 20);
     // Remembered: replayed. Evicted: at the floor, stale. New: accepted.
@@ -347,7 +350,8 @@ fn a_snapshot_decodes_into_a_larger_capacity_and_not_into_a_smaller_one() {
 #[test]
 fn outcomes_of_any_serde_type_round_trip() {
     type Outcome = (u16, [u8; 4], Option<i32>);
-    let mut s: IdempotencyStore<4, Outcome> = IdempotencyStore::with_retention(60);
+    let mut s: IdempotencyStore<4, Outcome> =
+        IdempotencyStore::with_retention(paystate::Duration::from_secs(60));
     let r = req(b"x");
     let _ = s.begin(b"a", r, t(T0)).unwrap();
     s.complete(b"a", (201, *b"pay1", Some(-5)), t(T0)).unwrap();
@@ -356,7 +360,7 @@ fn outcomes_of_any_serde_type_round_trip() {
     let bytes = snapshot::encode_idempotency_store(&s, &mut buf).unwrap();
     let mut back: IdempotencyStore<4, Outcome> = snapshot::decode_idempotency_store(bytes).unwrap();
     assert_eq!(back, s);
-    assert_eq!(back.retention(), 60);
+    assert_eq!(back.retention(), paystate::Duration::from_secs(60));
     assert_eq!(
         back.begin(b"a", r, t(T0 + 1)),
         Ok(Begin::Replay((201, *b"pay1", Some(-5))))

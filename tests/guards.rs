@@ -14,14 +14,14 @@ fn t(secs: u64) -> Timestamp {
     Timestamp::from_secs(secs)
 }
 
-const T: u64 = ReplayGuard::<8>::DEFAULT_TOLERANCE;
+const T: u64 = ReplayGuard::<8>::DEFAULT_TOLERANCE.as_secs();
 
 // ---------------------------------------------------------------- replay guard: the window
 
 #[test]
 fn a_timestamp_exactly_t_seconds_old_is_accepted_and_t_plus_one_is_stale() {
     let mut g: ReplayGuard<8> = ReplayGuard::new();
-    assert_eq!(g.tolerance(), 300);
+    assert_eq!(g.tolerance(), paystate::Duration::from_secs(300));
     assert_eq!(g.check_window(t(10_000 - T), t(10_000)), Ok(()));
     assert_eq!(g.record(t(10_000 - T), b"a", t(10_000)), Ok(()));
     assert_eq!(
@@ -51,13 +51,13 @@ fn a_timestamp_exactly_t_seconds_ahead_is_accepted_and_t_plus_one_is_from_the_fu
 
 #[test]
 fn the_tolerance_is_configurable() {
-    let mut g: ReplayGuard<8> = ReplayGuard::with_tolerance(5);
+    let mut g: ReplayGuard<8> = ReplayGuard::with_tolerance(paystate::Duration::from_secs(5));
     assert_eq!(g.record(t(95), b"a", t(100)), Ok(()));
     assert_eq!(g.record(t(94), b"b", t(100)), Err(ReplayError::Stale));
     assert_eq!(g.record(t(105), b"c", t(100)), Ok(()));
     assert_eq!(g.record(t(106), b"d", t(100)), Err(ReplayError::FromFuture));
-    // Tolerance 0: only `now` itself.
-    let mut g: ReplayGuard<8> = ReplayGuard::with_tolerance(0);
+    // Duration 0: only `now` itself.
+    let mut g: ReplayGuard<8> = ReplayGuard::with_tolerance(paystate::Duration::from_secs(0));
     assert_eq!(g.record(t(100), b"a", t(100)), Ok(()));
     assert_eq!(g.record(t(99), b"b", t(100)), Err(ReplayError::Stale));
     assert_eq!(g.record(t(101), b"c", t(100)), Err(ReplayError::FromFuture));
@@ -81,7 +81,7 @@ fn timestamps_at_the_ends_of_time_are_answered_without_overflow() {
     assert_eq!(g.record(t(0), b"z", t(0)), Err(ReplayError::Stale));
 
     // With an infinite tolerance every timestamp is in the window.
-    let mut g: ReplayGuard<8> = ReplayGuard::with_tolerance(max);
+    let mut g: ReplayGuard<8> = ReplayGuard::with_tolerance(paystate::Duration::from_secs(max));
     assert_eq!(g.record(t(0), b"a", t(max)), Ok(()));
     assert_eq!(g.record(t(max), b"b", t(0)), Ok(()));
     assert_eq!(g.record(t(0), b"a", t(max)), Err(ReplayError::Replayed));
@@ -177,7 +177,7 @@ fn nonces_of_1_to_64_bytes_are_accepted_and_others_refused() {
 
 #[test]
 fn an_expired_entry_is_dropped_on_record_and_the_floor_rises_to_it() {
-    let mut g: ReplayGuard<8> = ReplayGuard::with_tolerance(10);
+    let mut g: ReplayGuard<8> = ReplayGuard::with_tolerance(paystate::Duration::from_secs(10));
     assert_eq!(g.record(t(100), b"a", t(100)), Ok(()));
     assert_eq!(g.record(t(105), b"b", t(105)), Ok(()));
     // At 111 the entry of 100 is 11 s old: the next record drops it.
@@ -194,7 +194,7 @@ fn an_expired_entry_is_dropped_on_record_and_the_floor_rises_to_it() {
 
 #[test]
 fn an_expired_entry_with_the_same_nonce_does_not_count_as_a_replay() {
-    let mut g: ReplayGuard<8> = ReplayGuard::with_tolerance(10);
+    let mut g: ReplayGuard<8> = ReplayGuard::with_tolerance(paystate::Duration::from_secs(10));
     assert_eq!(g.record(t(100), b"a", t(100)), Ok(()));
     assert_eq!(g.record(t(111), b"a", t(111)), Ok(()));
     assert_eq!((g.len(), g.floor()), (1, Some(t(100))));
@@ -249,7 +249,7 @@ fn below_capacity_nothing_is_evicted() {
 
 #[test]
 fn a_clock_that_goes_back_never_lets_a_replay_through() {
-    let mut g: ReplayGuard<8> = ReplayGuard::with_tolerance(10);
+    let mut g: ReplayGuard<8> = ReplayGuard::with_tolerance(paystate::Duration::from_secs(10));
     assert_eq!(g.record(t(1_000), b"a", t(1_000)), Ok(()));
     // The clock jumps ahead: the entry expires but is dropped only by the next record.
     assert_eq!(g.record(t(5_000), b"b", t(5_000)), Ok(()));
@@ -297,12 +297,12 @@ fn req(body: &[u8]) -> RequestFingerprint {
     RequestFingerprint::of_parts(&[b"POST", b"/refunds", body])
 }
 
-const R: u64 = IdempotencyStore::<8, u32>::DEFAULT_RETENTION;
+const R: u64 = IdempotencyStore::<8, u32>::DEFAULT_RETENTION.as_secs();
 
 #[test]
 fn begin_complete_replay_in_use_and_conflict() {
     let mut s: IdempotencyStore<8, u32> = IdempotencyStore::new();
-    assert_eq!(s.retention(), 86_400);
+    assert_eq!(s.retention(), paystate::Duration::from_secs(86_400));
     let (a, b) = (req(b"amount=1"), req(b"amount=2"));
 
     assert_eq!(s.begin(b"k", a, t(100)), Ok(Begin::Proceed));
@@ -397,7 +397,8 @@ fn a_key_is_remembered_for_exactly_the_retention() {
 
 #[test]
 fn complete_past_retention_is_an_unknown_key() {
-    let mut s: IdempotencyStore<8, u32> = IdempotencyStore::with_retention(10);
+    let mut s: IdempotencyStore<8, u32> =
+        IdempotencyStore::with_retention(paystate::Duration::from_secs(10));
     assert_eq!(s.begin(b"k", req(b"1"), t(100)), Ok(Begin::Proceed));
     let before = s.clone();
     assert_eq!(
@@ -410,7 +411,8 @@ fn complete_past_retention_is_an_unknown_key() {
 
 #[test]
 fn a_full_store_evicts_the_earliest_key_and_refuses_unknown_keys_until_its_retention_ends() {
-    let mut s: IdempotencyStore<2, u32> = IdempotencyStore::with_retention(100);
+    let mut s: IdempotencyStore<2, u32> =
+        IdempotencyStore::with_retention(paystate::Duration::from_secs(100));
     let r = req(b"1");
     assert_eq!(s.begin(b"a", r, t(1_000)), Ok(Begin::Proceed));
     assert_eq!(s.complete(b"a", 1, t(1_000)), Ok(()));
@@ -447,7 +449,8 @@ fn a_full_store_evicts_the_earliest_key_and_refuses_unknown_keys_until_its_reten
 
 #[test]
 fn an_in_flight_key_can_be_evicted_and_its_completion_is_then_refused() {
-    let mut s: IdempotencyStore<1, u32> = IdempotencyStore::with_retention(100);
+    let mut s: IdempotencyStore<1, u32> =
+        IdempotencyStore::with_retention(paystate::Duration::from_secs(100));
     let r = req(b"1");
     assert_eq!(s.begin(b"a", r, t(1_000)), Ok(Begin::Proceed));
     assert_eq!(s.begin(b"b", r, t(1_001)), Ok(Begin::Proceed));
@@ -463,7 +466,8 @@ fn an_in_flight_key_can_be_evicted_and_its_completion_is_then_refused() {
 
 #[test]
 fn a_clock_that_goes_back_never_re_executes_a_key() {
-    let mut s: IdempotencyStore<8, u32> = IdempotencyStore::with_retention(100);
+    let mut s: IdempotencyStore<8, u32> =
+        IdempotencyStore::with_retention(paystate::Duration::from_secs(100));
     let r = req(b"1");
     assert_eq!(s.begin(b"a", r, t(1_000)), Ok(Begin::Proceed));
     // The clock jumps a day ahead: "a" is dropped when "b" is recorded.
@@ -492,7 +496,8 @@ fn times_at_the_ends_of_time_are_answered_without_overflow() {
         s.begin(b"c", r, t(max)),
         Err(IdempotencyError::MaybeForgotten { until: t(max) })
     );
-    let mut s: IdempotencyStore<1, u32> = IdempotencyStore::with_retention(max);
+    let mut s: IdempotencyStore<1, u32> =
+        IdempotencyStore::with_retention(paystate::Duration::from_secs(max));
     assert_eq!(s.begin(b"a", r, t(0)), Ok(Begin::Proceed));
     assert_eq!(s.begin(b"a", r, t(max)), Ok(Begin::InUse));
 }

@@ -668,11 +668,13 @@ fn map_msg(m: &Msg, p: &Payment) -> Option<Input> {
                 extra.push(("out_biz_no", id.as_str()));
                 extra.push(("refund_fee", *fee));
             }
-            map_note(
-                &notification_params(status, &format!("n-{notify}-{status}"), &extra),
-                p,
-            )
-            .ok()
+            // Alipay never sends two different notifications under one notify_id: the id
+            // names the content.
+            let notify_id = match refund {
+                Some((r, fee)) => format!("n-{notify}-{status}-rf-{r}-{fee}"),
+                None => format!("n-{notify}-{status}"),
+            };
+            map_note(&notification_params(status, &notify_id, &extra), p).ok()
         }
         Msg::Query(status) => answer(
             Request::Query,

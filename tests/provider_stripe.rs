@@ -5,7 +5,7 @@ use paystate::provider::stripe::{self, Error, EventKind, Merchant, Reply};
 use paystate::provider::{Facts, MapError, Verified};
 use paystate::webhook::hmac::HmacKey;
 use paystate::webhook::stripe::{PaymentIntentEvent, StripeError};
-use paystate::webhook::{Tolerance, encode_hex};
+use paystate::webhook::{Duration, encode_hex};
 use paystate::{
     Currency, EventId, Input, LateSuccess, Money, Outcome, Payment, RefundId, Status, Timestamp,
 };
@@ -99,7 +99,13 @@ fn event(id: &str, ty: &str, object: Value) -> Vec<u8> {
 }
 
 fn verify(body: &[u8]) -> Result<Verified<stripe::Event<'_>>, Error> {
-    stripe::verify(&key(), &header(body, NOW), body, T(NOW), Tolerance::DEFAULT)
+    stripe::verify(
+        &key(),
+        &header(body, NOW),
+        body,
+        T(NOW),
+        Duration::DEFAULT_TOLERANCE,
+    )
 }
 
 fn payment() -> Payment {
@@ -572,8 +578,14 @@ fn a_forged_event_is_refused_and_nothing_is_mapped() {
     for i in [0, body.len() / 2, body.len() - 1] {
         let mut forged = body.clone();
         forged[i] ^= 0x01;
-        let err =
-            stripe::verify(&key(), &good_header, &forged, T(NOW), Tolerance::DEFAULT).unwrap_err();
+        let err = stripe::verify(
+            &key(),
+            &good_header,
+            &forged,
+            T(NOW),
+            Duration::DEFAULT_TOLERANCE,
+        )
+        .unwrap_err();
         assert_eq!(err, Error::Signature(StripeError::Mismatch));
         assert_eq!(Reply::for_error(&err).status(), 400);
     }
@@ -583,12 +595,21 @@ fn a_forged_event_is_refused_and_nothing_is_mapped() {
     h[last] = if h[last] == b'0' { b'1' } else { b'0' };
     let h = String::from_utf8(h).unwrap();
     assert_eq!(
-        stripe::verify(&key(), &h, &body, T(NOW), Tolerance::DEFAULT).unwrap_err(),
+        stripe::verify(&key(), &h, &body, T(NOW), Duration::DEFAULT_TOLERANCE).unwrap_err(),
         Error::Signature(StripeError::Mismatch)
     );
     // Another endpoint's secret.
     let other = HmacKey::new(b"whsec_other").unwrap();
-    assert!(stripe::verify(&other, &good_header, &body, T(NOW), Tolerance::DEFAULT).is_err());
+    assert!(
+        stripe::verify(
+            &other,
+            &good_header,
+            &body,
+            T(NOW),
+            Duration::DEFAULT_TOLERANCE
+        )
+        .is_err()
+    );
     // Stale.
     assert_eq!(
         stripe::verify(
@@ -596,7 +617,7 @@ fn a_forged_event_is_refused_and_nothing_is_mapped() {
             &good_header,
             &body,
             T(NOW + 301),
-            Tolerance::DEFAULT
+            Duration::DEFAULT_TOLERANCE
         )
         .unwrap_err()
         .code(),

@@ -549,7 +549,7 @@ fn tick_respects_the_deadline_exactly() {
     assert_eq!(p.tick(t(DEADLINE - 1)), Outcome::Ignored);
     assert_eq!(
         p.tick(t(DEADLINE)),
-        Outcome::Applied([Effect::CloseTrade].into_iter().collect())
+        Outcome::Applied(paystate::Effects::from([Effect::CloseTrade]))
     );
     assert_eq!(p.next_deadline(), None);
     assert_eq!(p.tick(t(DEADLINE + 1)), Outcome::Ignored);

@@ -2,7 +2,7 @@
 
 use paystate::Timestamp;
 use paystate::webhook::hmac::{self, EmptySecret, HmacError, HmacKey, Verifier};
-use paystate::webhook::{HexError, TimestampError, Tolerance, WindowError, encode_hex};
+use paystate::webhook::{Duration, HexError, TimestampError, WindowError, encode_hex};
 
 const T: fn(u64) -> Timestamp = Timestamp::from_secs;
 
@@ -54,7 +54,15 @@ fn the_scheme_signs_timestamp_bar_body() {
 #[test]
 fn verifies_lower_and_upper_hex() {
     let sig = hex(hmac::sign(&key(), T(1_000), b"body"));
-    let v = hmac::verify(&key(), "1000", &sig, b"body", T(1_000), Tolerance::DEFAULT).unwrap();
+    let v = hmac::verify(
+        &key(),
+        "1000",
+        &sig,
+        b"body",
+        T(1_000),
+        Duration::DEFAULT_TOLERANCE,
+    )
+    .unwrap();
     assert_eq!(v.timestamp(), T(1_000));
     assert_eq!(hex(*v.signature()), sig);
     let upper = sig.to_uppercase();
@@ -65,7 +73,7 @@ fn verifies_lower_and_upper_hex() {
             &upper,
             b"body",
             T(1_000),
-            Tolerance::DEFAULT
+            Duration::DEFAULT_TOLERANCE
         )
         .is_ok()
     );
@@ -77,13 +85,15 @@ fn a_streamed_body_verifies_like_a_whole_one() {
     let sig = hex(hmac::sign(&key(), T(5_000), body));
     for split in 0..=body.len() {
         let (a, b) = body.split_at(split);
-        let mut v = Verifier::begin(&key(), "5000", &sig, T(5_000), Tolerance::DEFAULT).unwrap();
+        let mut v =
+            Verifier::begin(&key(), "5000", &sig, T(5_000), Duration::DEFAULT_TOLERANCE).unwrap();
         v.update(a);
         v.update(b);
         assert!(v.finish().is_ok(), "split at {split}");
     }
     // And a streamed tampered body fails.
-    let mut v = Verifier::begin(&key(), "5000", &sig, T(5_000), Tolerance::DEFAULT).unwrap();
+    let mut v =
+        Verifier::begin(&key(), "5000", &sig, T(5_000), Duration::DEFAULT_TOLERANCE).unwrap();
     v.update(&body[..5]);
     v.update(b"2");
     v.update(&body[6..]);
@@ -95,7 +105,7 @@ fn every_tampered_variant_is_rejected() {
     let body = br#"{"order":"o1"}"#;
     let raw = hmac::sign(&key(), T(1_000), body);
     let good = hex(raw);
-    let (now, tol) = (T(1_010), Tolerance::DEFAULT);
+    let (now, tol) = (T(1_010), Duration::DEFAULT_TOLERANCE);
     let check = |ts: &str, sig: &str, body: &[u8], key: &HmacKey| {
         hmac::verify(key, ts, sig, body, now, tol)
     };
@@ -129,8 +139,9 @@ fn every_tampered_variant_is_rejected() {
 #[test]
 fn malformed_headers_are_typed_errors() {
     let good = hex(hmac::sign(&key(), T(1_000), b"x"));
-    let check =
-        |ts: &str, sig: &str| hmac::verify(&key(), ts, sig, b"x", T(1_000), Tolerance::DEFAULT);
+    let check = |ts: &str, sig: &str| {
+        hmac::verify(&key(), ts, sig, b"x", T(1_000), Duration::DEFAULT_TOLERANCE)
+    };
     assert_eq!(
         check("01000", &good),
         Err(HmacError::Timestamp(TimestampError::LeadingZero))
@@ -189,7 +200,7 @@ fn every_window_boundary_on_both_sides() {
             &sig,
             b"x",
             T(now),
-            Tolerance::from_secs(tol),
+            Duration::from_secs(tol),
         )
     };
     assert!(at(10_300, 300).is_ok());
@@ -218,7 +229,15 @@ fn every_window_boundary_on_both_sides() {
 fn the_window_is_checked_before_the_mac() {
     // A forged signature on a stale request is reported as stale: no MAC is computed for it.
     let zero = "0".repeat(64);
-    let e = hmac::verify(&key(), "1", &zero, b"x", T(1_000), Tolerance::DEFAULT).unwrap_err();
+    let e = hmac::verify(
+        &key(),
+        "1",
+        &zero,
+        b"x",
+        T(1_000),
+        Duration::DEFAULT_TOLERANCE,
+    )
+    .unwrap_err();
     assert_eq!(e.code(), "stale");
 }
 

@@ -3,9 +3,9 @@
 
 use paystate::webhook::hmac::HmacKey;
 use paystate::webhook::stripe::{
-    self, HeaderError, PaymentIntentEvent, SignatureHeader, StripeError, Verifier,
+    self, PaymentIntentEvent, SignatureHeader, SignatureHeaderError, StripeError, Verifier,
 };
-use paystate::webhook::{HexError, TimestampError, Tolerance, WindowError, encode_hex};
+use paystate::webhook::{Duration, HexError, TimestampError, WindowError, encode_hex};
 use paystate::{Currency, EventId, Money, Outcome, Payment, Status, Timestamp};
 
 const T: fn(u64) -> Timestamp = Timestamp::from_secs;
@@ -38,7 +38,7 @@ fn hex(sig: [u8; 32]) -> String {
 }
 
 fn check(v: &Vector, header: &str, body: &[u8], now: u64) -> Result<stripe::Verified, StripeError> {
-    stripe::verify(&v.key, header, body, T(now), Tolerance::DEFAULT)
+    stripe::verify(&v.key, header, body, T(now), Duration::DEFAULT_TOLERANCE)
 }
 
 #[test]
@@ -166,12 +166,18 @@ fn every_tampered_variant_is_rejected() {
     let header = format!("t={t},v0={}", v.v1);
     assert_eq!(
         check(&v, &header, &v.body, t),
-        Err(StripeError::Header(HeaderError::NoV1Signature))
+        Err(StripeError::Header(SignatureHeaderError::NoV1Signature))
     );
     // The wrong secret.
     let key = HmacKey::new(b"whsec_test_secreT").unwrap();
     assert_eq!(
-        stripe::verify(&key, &v.header_single, &v.body, T(t), Tolerance::DEFAULT),
+        stripe::verify(
+            &key,
+            &v.header_single,
+            &v.body,
+            T(t),
+            Duration::DEFAULT_TOLERANCE
+        ),
         Err(StripeError::Mismatch)
     );
 }
@@ -181,7 +187,7 @@ fn malformed_headers_are_typed_errors() {
     let v = vector();
     let (t, s) = (v.t, v.v1.as_str());
     let e = |header: &str| check(&v, header, &v.body, t).unwrap_err();
-    use HeaderError::*;
+    use SignatureHeaderError::*;
     use StripeError::Header;
     assert_eq!(e(""), Header(Empty));
     assert_eq!(e("  "), Header(Empty));
@@ -275,7 +281,7 @@ fn every_window_boundary_on_both_sides() {
             &v.header_single,
             &v.body,
             T(now),
-            Tolerance::from_secs(tol),
+            Duration::from_secs(tol),
         )
     };
     assert!(at(t + 300, 300).is_ok());
@@ -299,7 +305,7 @@ fn every_window_boundary_on_both_sides() {
     assert!(at(t, 0).is_ok());
     assert!(at(t + 1, 0).is_err() && at(t - 1, 0).is_err());
     // Defaults to 300 s.
-    assert_eq!(Tolerance::default().as_secs(), 300);
+    assert_eq!(paystate::Duration::DEFAULT_TOLERANCE.as_secs(), 300);
     // A stale request with a forged signature is reported as stale.
     let forged = format!("t={t},v1={}", "0".repeat(64));
     assert_eq!(
@@ -312,8 +318,13 @@ fn every_window_boundary_on_both_sides() {
 fn a_streamed_body_verifies_like_a_whole_one() {
     let v = vector();
     for split in 0..=v.body.len() {
-        let mut ver =
-            Verifier::begin(&v.key, &v.header_rotation, T(v.t), Tolerance::DEFAULT).unwrap();
+        let mut ver = Verifier::begin(
+            &v.key,
+            &v.header_rotation,
+            T(v.t),
+            Duration::DEFAULT_TOLERANCE,
+        )
+        .unwrap();
         ver.update(&v.body[..split]);
         ver.update(&v.body[split..]);
         assert_eq!(ver.finish().unwrap().matched(), 1);
@@ -427,12 +438,12 @@ mod properties {
                 .join(",");
             let v1s: Vec<&String> = elements.iter().filter(|e| e.starts_with("v1=")).collect();
             let expect = v1s.iter().position(|e| **e == format!("v1={}", hex(good)));
-            let verified = stripe::verify(&key, &header, &body, T(t), Tolerance::DEFAULT);
+            let verified = stripe::verify(&key, &header, &body, T(t), Duration::DEFAULT_TOLERANCE);
             prop_assert_eq!(verified.map(|v| v.matched()).ok(), expect);
 
             let mut other = body.clone();
             if other.is_empty() { other.push(0) } else { let i = flip.index(other.len()); other[i] ^= 0x20; }
-            let forged = stripe::verify(&key, &header, &other, T(t), Tolerance::DEFAULT);
+            let forged = stripe::verify(&key, &header, &other, T(t), Duration::DEFAULT_TOLERANCE);
             // A decoy could only match by an HMAC collision.
             prop_assert_eq!(forged, Err(StripeError::Mismatch));
         }

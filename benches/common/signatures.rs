@@ -6,7 +6,7 @@ use paystate::alipay::content::{SignRule, SignedContent};
 use paystate::alipay::form::Form;
 use paystate::alipay::notify::Notification;
 use paystate::signature::{MAX_SIGNATURE_LEN, Rsa2PublicKey, SignatureError, decode_signature};
-use paystate::webhook::{Tolerance, encode_hex, hmac};
+use paystate::webhook::{Duration, encode_hex, hmac};
 use rsa::pkcs1::EncodeRsaPublicKey;
 use rsa::pkcs8::DecodePublicKey;
 use sha2::{Digest, Sha256};
@@ -135,7 +135,7 @@ impl HmacWebhook {
             &self.signature,
             &self.body,
             self.now,
-            Tolerance::DEFAULT,
+            Duration::DEFAULT_TOLERANCE,
         )
         .is_ok()
     }

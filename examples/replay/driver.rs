@@ -136,7 +136,7 @@ macro_rules! guards {
         impl Guard {
             fn new(capacity: u64, tolerance: u64) -> Option<Guard> {
                 match capacity {
-                    $($n => Some(Guard::$v(Box::new(ReplayGuard::with_tolerance(tolerance)))),)*
+                    $($n => Some(Guard::$v(Box::new(ReplayGuard::with_tolerance(paystate::Duration::from_secs(tolerance))))),)*
                     _ => None,
                 }
             }
@@ -259,7 +259,8 @@ impl Driver {
 
     fn replay_guard(&mut self, obj: &Map<String, Value>) -> Result<Value, BadInput> {
         let capacity = uint(obj, "capacity")?;
-        let tolerance = opt_uint(obj, "tolerance")?.unwrap_or(ReplayGuard::<1>::DEFAULT_TOLERANCE);
+        let tolerance =
+            opt_uint(obj, "tolerance")?.unwrap_or(ReplayGuard::<1>::DEFAULT_TOLERANCE.as_secs());
         match Guard::new(capacity, tolerance) {
             Some(guard) => {
                 self.guard = guard;

@@ -2,7 +2,7 @@
 
 use paystate::Timestamp;
 use paystate::webhook::hmac::{self, HmacError, HmacKey};
-use paystate::webhook::{Tolerance, encode_hex};
+use paystate::webhook::{Duration, encode_hex};
 use std::io::Read;
 
 use serde_json::Value;
@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{Options, Verdict, read_all};
 
 /// `--now` and `--tolerance`, shared with `verify stripe`.
-fn clock(options: &Options) -> Result<(Timestamp, Tolerance), Verdict> {
+fn clock(options: &Options) -> Result<(Timestamp, Duration), Verdict> {
     let number = |name: &str, text: &str| {
         text.parse::<u64>().map_err(|_| {
             Verdict::unreadable(
@@ -25,8 +25,8 @@ fn clock(options: &Options) -> Result<(Timestamp, Tolerance), Verdict> {
         .map_err(|e| Verdict::unreadable("bad_usage", e, vec![]))?;
     let now = Timestamp::from_secs(number("--now", now)?);
     let tolerance = match options.get("--tolerance") {
-        Some(t) => Tolerance::from_secs(number("--tolerance", t)?),
-        None => Tolerance::DEFAULT,
+        Some(t) => Duration::from_secs(number("--tolerance", t)?),
+        None => Duration::DEFAULT_TOLERANCE,
     };
     Ok((now, tolerance))
 }
@@ -37,7 +37,7 @@ pub fn signed_inputs(
     options: &Options,
     secret: &str,
     input: &mut dyn Read,
-) -> Result<(Timestamp, Tolerance, HmacKey, Vec<u8>), Verdict> {
+) -> Result<(Timestamp, Duration, HmacKey, Vec<u8>), Verdict> {
     let (now, tolerance) = clock(options)?;
     let key = HmacKey::new(secret.as_bytes())
         .map_err(|e| Verdict::unreadable("bad_usage", format!("--secret: {e}"), vec![]))?;

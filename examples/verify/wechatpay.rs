@@ -7,7 +7,7 @@ use paystate::signature::Rsa2PublicKey;
 use paystate::signature::SignatureError;
 use paystate::signature::x509::{Certificate, CertificateError};
 use paystate::webhook::wechatpay::{self, Headers, PlatformKey, WechatError};
-use paystate::webhook::{Tolerance, check_window};
+use paystate::webhook::{Duration, check_window};
 use std::io::Read;
 
 use serde_json::Value;
@@ -146,7 +146,7 @@ pub fn run(args: &[String], input: &mut dyn Read) -> Verdict {
         Err(e) => {
             // The guard says only "stale" or "from_future"; say by how much.
             let window = timestamp.parse().ok().and_then(|ts| {
-                check_window(Timestamp::from_secs(ts), now, Tolerance::DEFAULT).err()
+                check_window(Timestamp::from_secs(ts), now, Duration::DEFAULT_TOLERANCE).err()
             });
             let detail = match (e, window) {
                 (WechatError::Replay(_), Some(w)) => w.to_string(),

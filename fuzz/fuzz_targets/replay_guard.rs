@@ -191,16 +191,16 @@ impl Model {
 
 fn run<const N: usize>(s: &Stream) {
     let tolerance = match s.tolerance {
-        Tolerance::Default => ReplayGuard::<N>::DEFAULT_TOLERANCE,
+        Tolerance::Default => ReplayGuard::<N>::DEFAULT_TOLERANCE.as_secs(),
         Tolerance::Secs(t) => u64::from(t),
         Tolerance::Any(t) => t,
     };
     let mut guard: ReplayGuard<N> = if matches!(s.tolerance, Tolerance::Default) {
         ReplayGuard::new()
     } else {
-        ReplayGuard::with_tolerance(tolerance)
+        ReplayGuard::with_tolerance(paystate::Duration::from_secs(tolerance))
     };
-    assert_eq!(guard.tolerance(), tolerance);
+    assert_eq!(guard.tolerance().as_secs(), tolerance);
     assert_eq!(guard.capacity(), N);
     let mut model = Model {
         capacity: N,

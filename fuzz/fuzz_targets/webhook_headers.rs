@@ -26,12 +26,12 @@ use paystate::Timestamp;
 use paystate::guard::{MAX_NONCE_LEN, ReplayError, ReplayGuard};
 use paystate::signature::x509::Certificate;
 use paystate::webhook::hmac::{self as generic, HmacError, HmacKey};
-use paystate::webhook::stripe::{self, HeaderError, SignatureHeader, StripeError};
+use paystate::webhook::stripe::{self, SignatureHeaderError, SignatureHeader, StripeError};
 use paystate::webhook::wechatpay::{
-    self, Field, HeaderError as WechatHeaderError, Headers, PlatformKey, SIGNTEST_PREFIX,
+    self, Header, HeaderError as WechatHeaderError, Headers, PlatformKey, SIGNTEST_PREFIX,
     WechatError,
 };
-use paystate::webhook::{HexError, TimestampError, Tolerance, WindowError};
+use paystate::webhook::{Duration, HexError, TimestampError, WindowError};
 use paystate_fuzz::no_alloc;
 use serde_json::Value;
 use sha2::Sha256;
@@ -315,9 +315,9 @@ struct ParsedRef {
     v1: Vec<[u8; 32]>,
 }
 
-fn stripe_ref(header: &str) -> Result<ParsedRef, Vec<HeaderError>> {
+fn stripe_ref(header: &str) -> Result<ParsedRef, Vec<SignatureHeaderError>> {
     if header.trim_matches([' ', '\t']).is_empty() {
-        return Err(vec![HeaderError::Empty]);
+        return Err(vec![SignatureHeaderError::Empty]);
     }
     let mut errors = Vec::new();
     let mut ts: Vec<(String, Result<u64, Vec<TimestampError>>)> = Vec::new();
@@ -325,35 +325,35 @@ fn stripe_ref(header: &str) -> Result<ParsedRef, Vec<HeaderError>> {
     for (index, element) in header.split(',').enumerate() {
         let element = element.trim_matches([' ', '\t']);
         let Some((key, value)) = element.split_once('=') else {
-            errors.push(HeaderError::Malformed { index });
+            errors.push(SignatureHeaderError::Malformed { index });
             continue;
         };
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
-            errors.push(HeaderError::Malformed { index });
+            errors.push(SignatureHeaderError::Malformed { index });
             continue;
         }
         match key {
             "t" => ts.push((value.to_owned(), timestamp_ref(value))),
             "v1" => match hex_ref(value) {
                 Ok(sig) => v1.push(sig),
-                Err(error) => errors.push(HeaderError::Signature { index, error }),
+                Err(error) => errors.push(SignatureHeaderError::Signature { index, error }),
             },
             _ => {}
         }
     }
     if ts.len() > 1 {
-        errors.push(HeaderError::RepeatedTimestamp);
+        errors.push(SignatureHeaderError::RepeatedTimestamp);
     }
     for (_, parsed) in &ts {
         if let Err(es) = parsed {
-            errors.extend(es.iter().map(|e| HeaderError::Timestamp(*e)));
+            errors.extend(es.iter().map(|e| SignatureHeaderError::Timestamp(*e)));
         }
     }
     if ts.is_empty() {
-        errors.push(HeaderError::MissingTimestamp);
+        errors.push(SignatureHeaderError::MissingTimestamp);
     }
     if v1.is_empty() {
-        errors.push(HeaderError::NoV1Signature);
+        errors.push(SignatureHeaderError::NoV1Signature);
     }
     match (errors.is_empty(), ts.first()) {
         (true, Some((text, Ok(t)))) => Ok(ParsedRef {
@@ -484,7 +484,7 @@ fn check_stripe(header: &str, body: &[u8], now: u64, tol: u64, cuts: &[u16]) {
     };
 
     let key = HmacKey::new(STRIPE_SECRET).unwrap();
-    let (n, tolerance) = (Timestamp::from_secs(now), Tolerance::from_secs(tol));
+    let (n, tolerance) = (Timestamp::from_secs(now), Duration::from_secs(tol));
     let got = no_alloc("stripe::verify", || {
         stripe::verify(&key, header, body, n, tolerance)
     });
@@ -525,7 +525,7 @@ fn check_stripe(header: &str, body: &[u8], now: u64, tol: u64, cuts: &[u16]) {
 
 fn check_hmac(timestamp: &str, signature: &str, body: &[u8], now: u64, tol: u64, cuts: &[u16]) {
     let key = HmacKey::new(HMAC_SECRET).unwrap();
-    let (n, tolerance) = (Timestamp::from_secs(now), Tolerance::from_secs(tol));
+    let (n, tolerance) = (Timestamp::from_secs(now), Duration::from_secs(tol));
     let got = no_alloc("hmac::verify", || {
         generic::verify(&key, timestamp, signature, body, n, tolerance)
     });
@@ -568,22 +568,22 @@ fn check_hmac(timestamp: &str, signature: &str, body: &[u8], now: u64, tol: u64,
     assert_eq!(streamed, got, "streamed in {} pieces", cuts.len() + 1);
 }
 
-const FIELDS: [Field; 4] = [
-    Field::Timestamp,
-    Field::Nonce,
-    Field::Serial,
-    Field::Signature,
+const FIELDS: [Header; 4] = [
+    Header::Timestamp,
+    Header::Nonce,
+    Header::Serial,
+    Header::Signature,
 ];
 
 fn check_wechat(fresh: bool, pairs: &[(Name, HeaderValue)], body: &Body, now: Clock, twice: bool) {
     let v = vectors();
     let genuine = &v.wechat[usize::from(fresh)];
-    let genuine_value = |f: Field| -> &str {
+    let genuine_value = |f: Header| -> &str {
         match f {
-            Field::Timestamp => &genuine.timestamp,
-            Field::Nonce => &genuine.nonce,
-            Field::Serial => &genuine.serial,
-            Field::Signature => &genuine.signature,
+            Header::Timestamp => &genuine.timestamp,
+            Header::Nonce => &genuine.nonce,
+            Header::Serial => &genuine.serial,
+            Header::Signature => &genuine.signature,
         }
     };
     let built: Vec<(String, String)> = pairs
@@ -591,14 +591,14 @@ fn check_wechat(fresh: bool, pairs: &[(Name, HeaderValue)], body: &Body, now: Cl
         .map(|(name, value)| {
             let (name, field) = match name {
                 Name::Timestamp => (
-                    Field::Timestamp.header_name().to_owned(),
-                    Some(Field::Timestamp),
+                    Header::Timestamp.header_name().to_owned(),
+                    Some(Header::Timestamp),
                 ),
-                Name::Nonce => (Field::Nonce.header_name().to_owned(), Some(Field::Nonce)),
-                Name::Serial => (Field::Serial.header_name().to_owned(), Some(Field::Serial)),
+                Name::Nonce => (Header::Nonce.header_name().to_owned(), Some(Header::Nonce)),
+                Name::Serial => (Header::Serial.header_name().to_owned(), Some(Header::Serial)),
                 Name::Signature => (
-                    Field::Signature.header_name().to_owned(),
-                    Some(Field::Signature),
+                    Header::Signature.header_name().to_owned(),
+                    Some(Header::Signature),
                 ),
                 Name::SignatureType => ("Wechatpay-Signature-Type".to_owned(), None),
                 Name::Other(s) => (s.clone(), None),

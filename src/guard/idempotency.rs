@@ -4,9 +4,9 @@ use core::fmt;
 
 use sha2::{Digest, Sha256};
 
-use super::table::{Blank, Fingerprint, Table};
+use super::slots::{Blank, Fingerprint, Table};
 use super::{expired, fingerprint};
-use crate::time::Timestamp;
+use crate::time::{Duration, Timestamp};
 
 /// Longest idempotency key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 255;
@@ -246,7 +246,7 @@ impl<const N: usize, O: Eq> Eq for IdempotencyStore<N, O> {}
 
 impl<const N: usize, O: Clone> IdempotencyStore<N, O> {
     /// The default retention `R`, in seconds: 86 400 (24 hours, as Stripe keeps keys).
-    pub const DEFAULT_RETENTION: u64 = 86_400;
+    pub const DEFAULT_RETENTION: Duration = Duration::DEFAULT_RETENTION;
 
     /// An empty store with the default retention of 24 h. A `const fn`, so it can initialise a
     /// `static`.
@@ -256,17 +256,17 @@ impl<const N: usize, O: Clone> IdempotencyStore<N, O> {
 
     /// An empty store that remembers a key for `retention_secs` seconds after its first
     /// `begin`.
-    pub const fn with_retention(retention_secs: u64) -> Self {
+    pub const fn with_retention(retention: Duration) -> Self {
         IdempotencyStore {
             table: Table::new(),
-            retention: retention_secs,
+            retention: retention.as_secs(),
             floor: None,
         }
     }
 
     /// The retention `R`, in seconds.
-    pub const fn retention(&self) -> u64 {
-        self.retention
+    pub const fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention)
     }
 
     /// The begin time of the newest entry that left memory (dropped or evicted), or `None` if
@@ -398,7 +398,7 @@ impl<const N: usize, O: Clone> IdempotencyStore<N, O> {
     }
 
     /// The entry for `fp` if it is held and within retention at `now`.
-    fn live(&self, fp: &Fingerprint, now: Timestamp) -> Option<&super::table::Entry<Record<O>>> {
+    fn live(&self, fp: &Fingerprint, now: Timestamp) -> Option<&super::slots::Entry<Record<O>>> {
         let entry = self.table.get(self.table.find(fp)?)?;
         (!expired(entry.time, now, self.retention)).then_some(entry)
     }
@@ -441,7 +441,8 @@ mod tests {
     #[test]
     fn stays_consistent_through_drops_evictions_and_releases() {
         let t = Timestamp::from_secs;
-        let mut s: IdempotencyStore<4, u32> = IdempotencyStore::with_retention(10);
+        let mut s: IdempotencyStore<4, u32> =
+            IdempotencyStore::with_retention(crate::time::Duration::from_secs(10));
         let req = RequestFingerprint::of(b"r");
         for i in 0u32..300 {
             let key = (i % 9).to_le_bytes();

@@ -22,14 +22,14 @@ use sha2::{Digest, Sha256};
 
 pub mod idempotency;
 pub mod replay;
+mod slots;
 #[cfg(feature = "serde")]
 pub mod snapshot;
-mod table;
 
 pub use idempotency::{Begin, IdempotencyError, IdempotencyStore, MAX_KEY_LEN, RequestFingerprint};
 pub use replay::{MAX_NONCE_LEN, ReplayError, ReplayGuard};
 
-use table::Fingerprint;
+use slots::Fingerprint;
 
 /// The first 128 bits of SHA-256 over a domain tag and `bytes`.
 fn fingerprint(domain: &[u8], bytes: &[u8]) -> Fingerprint {

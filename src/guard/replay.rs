@@ -2,9 +2,9 @@
 
 use core::fmt;
 
-use super::table::{Fingerprint, Table};
+use super::slots::{Fingerprint, Table};
 use super::{expired, fingerprint};
-use crate::time::Timestamp;
+use crate::time::{Duration, Timestamp, WindowError, check_window};
 
 /// Longest nonce accepted, in bytes. WeChat Pay v3 sends 32.
 pub const MAX_NONCE_LEN: usize = 64;
@@ -150,7 +150,7 @@ impl<const N: usize> Eq for ReplayGuard<N> {}
 
 impl<const N: usize> ReplayGuard<N> {
     /// The default tolerance `T`, in seconds: 300 (five minutes, as WeChat Pay and Stripe use).
-    pub const DEFAULT_TOLERANCE: u64 = 300;
+    pub const DEFAULT_TOLERANCE: Duration = Duration::DEFAULT_TOLERANCE;
 
     /// An empty guard with the default tolerance of 300 s. A `const fn`, so it can initialise a
     /// `static`.
@@ -160,17 +160,17 @@ impl<const N: usize> ReplayGuard<N> {
 
     /// An empty guard that accepts timestamps up to `tolerance_secs` seconds away from `now`,
     /// in either direction.
-    pub const fn with_tolerance(tolerance_secs: u64) -> Self {
+    pub const fn with_tolerance(tolerance: Duration) -> Self {
         ReplayGuard {
             table: Table::new(),
-            tolerance: tolerance_secs,
+            tolerance: tolerance.as_secs(),
             floor: None,
         }
     }
 
     /// The tolerance `T`, in seconds.
-    pub const fn tolerance(&self) -> u64 {
-        self.tolerance
+    pub const fn tolerance(&self) -> Duration {
+        Duration::from_secs(self.tolerance)
     }
 
     /// The timestamp of the newest entry that ever left memory, or `None` if none has.
@@ -198,9 +198,9 @@ impl<const N: usize> ReplayGuard<N> {
     /// signature so that clearly stale or future-dated messages cost no signature check.
     pub fn check_window(&self, timestamp: Timestamp, now: Timestamp) -> Result<(), ReplayError> {
         // Step 1 is the same two-sided window every webhook scheme checks.
-        let tolerance = crate::webhook::Tolerance::from_secs(self.tolerance);
-        crate::webhook::check_window(timestamp, now, tolerance).map_err(|e| match e {
-            crate::webhook::WindowError::FromFuture { .. } => ReplayError::FromFuture,
+        let tolerance = Duration::from_secs(self.tolerance);
+        check_window(timestamp, now, tolerance).map_err(|e| match e {
+            WindowError::FromFuture { .. } => ReplayError::FromFuture,
             _ => ReplayError::Stale,
         })?;
         match self.floor {
@@ -334,7 +334,8 @@ mod tests {
     #[test]
     fn stays_consistent_through_drops_and_evictions() {
         let t = Timestamp::from_secs;
-        let mut g: ReplayGuard<4> = ReplayGuard::with_tolerance(10);
+        let mut g: ReplayGuard<4> =
+            ReplayGuard::with_tolerance(crate::time::Duration::from_secs(10));
         let mut floor_before = None;
         for i in 0u64..200 {
             let nonce = i.to_le_bytes();

@@ -104,7 +104,7 @@ use serde::{Deserialize, Serialize};
 
 use super::idempotency::{IdempotencyStore, Record, RequestFingerprint};
 use super::replay::ReplayGuard;
-use super::table::{Blank, Fingerprint, Table};
+use super::slots::{Blank, Fingerprint, Table};
 use crate::time::Timestamp;
 
 /// The first byte of a replay guard's snapshot: kind `0x8_`, format version 1.
@@ -279,7 +279,7 @@ pub fn decode_replay_guard<const N: usize>(
     bytes: &[u8],
 ) -> Result<ReplayGuard<N>, GuardSnapshotError> {
     let (header, mut reader) = Header::read(bytes, REPLAY_GUARD_FORMAT, N)?;
-    let mut guard = ReplayGuard::with_tolerance(header.limit);
+    let mut guard = ReplayGuard::with_tolerance(crate::time::Duration::from_secs(header.limit));
     guard.floor = header.floor;
     reader.entries(&mut guard.table, header.count, |_| Ok(()))?;
     reader.finish()?;
@@ -327,7 +327,8 @@ pub fn decode_idempotency_store<const N: usize, O: Clone + DeserializeOwned>(
     bytes: &[u8],
 ) -> Result<IdempotencyStore<N, O>, GuardSnapshotError> {
     let (header, mut reader) = Header::read(bytes, IDEMPOTENCY_STORE_FORMAT, N)?;
-    let mut store = IdempotencyStore::with_retention(header.limit);
+    let mut store =
+        IdempotencyStore::with_retention(crate::time::Duration::from_secs(header.limit));
     store.floor = header.floor;
     reader.entries(&mut store.table, header.count, |r| {
         let request: [u8; 32] = r.take()?;

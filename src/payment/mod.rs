@@ -251,8 +251,95 @@ impl fmt::Debug for RefundRequestId {
     }
 }
 
-/// Effects of one outcome: at most two, in a fixed-capacity list that never allocates.
-pub type Effects = heapless::Vec<Effect, 2>;
+/// The effects of one outcome, or the obligations outstanding: at most two, in a fixed list
+/// that never allocates. Read it as a slice (`Deref<Target = [Effect]>`, [`Effects::as_slice`])
+/// or iterate it, by reference or by value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Effects(heapless::Vec<Effect, 2>);
+
+impl Effects {
+    /// No effects.
+    pub const fn new() -> Effects {
+        Effects(heapless::Vec::new())
+    }
+
+    /// The effects as a slice.
+    pub fn as_slice(&self) -> &[Effect] {
+        &self.0
+    }
+
+    /// Adds one; at most two fit, and every caller in the crate pushes at most two.
+    fn push(&mut self, effect: Effect) {
+        // Capacity 2: a third is impossible by construction (see the callers).
+        let _ = self.0.push(effect);
+    }
+}
+
+impl core::ops::Deref for Effects {
+    type Target = [Effect];
+    fn deref(&self) -> &[Effect] {
+        &self.0
+    }
+}
+
+impl From<[Effect; 0]> for Effects {
+    fn from(_: [Effect; 0]) -> Effects {
+        Effects::new()
+    }
+}
+
+impl From<[Effect; 1]> for Effects {
+    fn from([one]: [Effect; 1]) -> Effects {
+        let mut e = Effects::new();
+        e.push(one);
+        e
+    }
+}
+
+impl From<[Effect; 2]> for Effects {
+    fn from([one, two]: [Effect; 2]) -> Effects {
+        let mut e = Effects::new();
+        e.push(one);
+        e.push(two);
+        e
+    }
+}
+
+impl<'a> IntoIterator for &'a Effects {
+    type Item = &'a Effect;
+    type IntoIter = core::slice::Iter<'a, Effect>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl IntoIterator for Effects {
+    type Item = Effect;
+    type IntoIter = EffectsIntoIter;
+    fn into_iter(self) -> EffectsIntoIter {
+        EffectsIntoIter {
+            effects: self,
+            next: 0,
+        }
+    }
+}
+
+/// The effects of an [`Effects`], by value.
+#[derive(Debug, Clone)]
+pub struct EffectsIntoIter {
+    effects: Effects,
+    next: usize,
+}
+
+impl Iterator for EffectsIntoIter {
+    type Item = Effect;
+    fn next(&mut self) -> Option<Effect> {
+        let effect = self.effects.0.get(self.next).copied()?;
+        self.next = self.next.saturating_add(1);
+        Some(effect)
+    }
+}
 
 /// Why an input was refused. The payment is unchanged; the host must not acknowledge the input
 /// as processed, and should log or alert.
@@ -596,8 +683,7 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
             None => None,
         };
         if let Some(effect) = effect {
-            // Capacity 2, at most one pushed: cannot fail.
-            let _ = effects.push(effect);
+            effects.push(effect);
         }
         Outcome::Applied(effects)
     }
@@ -650,8 +736,7 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
         let mut effects = Effects::new();
         let close = self.close_pending.then_some(Effect::CloseTrade);
         for effect in close.into_iter().chain(self.refund_obligation()) {
-            // Capacity 2, at most two pushed: cannot fail.
-            let _ = effects.push(effect);
+            effects.push(effect);
         }
         effects
     }

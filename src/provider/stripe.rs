@@ -54,7 +54,7 @@
 //!
 //! ```
 //! use paystate::provider::{Facts, stripe};
-//! use paystate::webhook::{Tolerance, encode_hex, hmac::HmacKey};
+//! use paystate::webhook::{Duration, encode_hex, hmac::HmacKey};
 //! use paystate::{Currency, Money, Payment, Status, Timestamp};
 //!
 //! let t = Timestamp::from_secs;
@@ -70,7 +70,7 @@
 //!     encode_hex(&paystate::webhook::stripe::sign(&secret, t(1_700_000_060), body), &mut hex).unwrap());
 //!
 //! // The handler: verify, map against the payment's facts, apply, reply.
-//! let reply = match stripe::verify(&secret, &header, body, t(1_700_000_075), Tolerance::DEFAULT) {
+//! let reply = match stripe::verify(&secret, &header, body, t(1_700_000_075), Duration::DEFAULT_TOLERANCE) {
 //!     Err(e) => stripe::Reply::for_error(&e),
 //!     Ok(event) => match event.to_input(&stripe::Merchant::DEFAULT, &Facts::of("2024001", &order)) {
 //!         Err(e) => stripe::Reply::for_map_error(&e),
@@ -94,7 +94,7 @@ use crate::money::{Currency, Money};
 use crate::payment::Outcome;
 use crate::payment::input::{EventId, Input, RefundId};
 use crate::time::Timestamp;
-use crate::webhook::Tolerance;
+use crate::webhook::Duration;
 use crate::webhook::hmac::HmacKey;
 use crate::webhook::stripe::{self as scheme, PaymentIntentEvent, StripeError};
 
@@ -525,7 +525,7 @@ pub fn verify<'a>(
     header: &str,
     body: &'a [u8],
     now: Timestamp,
-    tolerance: Tolerance,
+    tolerance: Duration,
 ) -> Result<Verified<Event<'a>>, Error> {
     let _signed = scheme::verify(key, header, body, now, tolerance).map_err(Error::Signature)?;
     Event::parse(body).map(Verified::new).map_err(Error::Json)

@@ -99,7 +99,7 @@ use crate::time::Timestamp;
 use crate::webhook::wechatpay::{
     self as scheme, ApiV3Key, DecryptError, Headers, PlatformKey, Resource, TradeState, WechatError,
 };
-use crate::webhook::{Tolerance, WindowError, check_window, parse_timestamp};
+use crate::webhook::{Duration, WindowError, check_window, parse_timestamp};
 
 /// The host's own WeChat Pay identities, from its configuration (never from the message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -595,7 +595,7 @@ fn verify_answer(
 ) -> Result<(), Error> {
     let timestamp = parse_timestamp(headers.timestamp)
         .map_err(|e| Error::Signature(WechatError::Timestamp(e)))?;
-    check_window(timestamp, now, Tolerance::DEFAULT).map_err(Error::Window)?;
+    check_window(timestamp, now, Duration::DEFAULT_TOLERANCE).map_err(Error::Window)?;
     scheme::verify_signature(headers, body, keys).map_err(Error::Signature)?;
     Ok(())
 }

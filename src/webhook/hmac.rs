@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use paystate::Timestamp;
-//! use paystate::webhook::{Tolerance, encode_hex, hmac};
+//! use paystate::webhook::{Duration, encode_hex, hmac};
 //!
 //! let key = hmac::HmacKey::new(b"shared secret")?;
 //! let body = br#"{"order":"o1","status":"paid"}"#;
@@ -18,12 +18,12 @@
 //!     .ok_or("buffer")?;
 //!
 //! // The receiver, 42 seconds later.
-//! let verified = hmac::verify(&key, "1700000000", signature, body, Timestamp::from_secs(1_700_000_042), Tolerance::DEFAULT)?;
+//! let verified = hmac::verify(&key, "1700000000", signature, body, Timestamp::from_secs(1_700_000_042), Duration::DEFAULT_TOLERANCE)?;
 //! assert_eq!(verified.timestamp(), Timestamp::from_secs(1_700_000_000));
 //!
 //! // One byte changed: rejected.
 //! assert_eq!(
-//!     hmac::verify(&key, "1700000000", signature, b"{}", Timestamp::from_secs(1_700_000_042), Tolerance::DEFAULT),
+//!     hmac::verify(&key, "1700000000", signature, b"{}", Timestamp::from_secs(1_700_000_042), Duration::DEFAULT_TOLERANCE),
 //!     Err(hmac::HmacError::Mismatch),
 //! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -39,7 +39,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::{
-    HMAC_SHA256_LEN, HexError, TimestampError, Tolerance, WindowError, check_window,
+    Duration, HMAC_SHA256_LEN, HexError, TimestampError, WindowError, check_window,
     decode_hex_signature, parse_timestamp,
 };
 use crate::time::Timestamp;
@@ -188,7 +188,7 @@ impl Verifier {
         timestamp: &str,
         signature: &str,
         now: Timestamp,
-        tolerance: Tolerance,
+        tolerance: Duration,
     ) -> Result<Verifier, HmacError> {
         let ts = parse_timestamp(timestamp).map_err(HmacError::Timestamp)?;
         let signature = decode_hex_signature(signature).map_err(HmacError::Signature)?;
@@ -235,7 +235,7 @@ pub fn verify(
     signature: &str,
     body: &[u8],
     now: Timestamp,
-    tolerance: Tolerance,
+    tolerance: Duration,
 ) -> Result<Verified, HmacError> {
     let mut v = Verifier::begin(key, timestamp, signature, now, tolerance)?;
     v.update(body);

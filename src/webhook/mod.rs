@@ -24,103 +24,7 @@ pub mod stripe;
 #[cfg(feature = "wechatpay")]
 pub mod wechatpay;
 
-/// How far a webhook's timestamp may be from `now`, on either side, in seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Tolerance(u64);
-
-impl Tolerance {
-    /// 300 seconds: Stripe's default and WeChat Pay's documented window.
-    pub const DEFAULT: Tolerance = Tolerance(300);
-
-    /// A tolerance of `secs` seconds on each side of `now`. Zero accepts only `timestamp == now`.
-    pub const fn from_secs(secs: u64) -> Tolerance {
-        Tolerance(secs)
-    }
-
-    /// The tolerance in seconds.
-    pub const fn as_secs(self) -> u64 {
-        self.0
-    }
-}
-
-impl Default for Tolerance {
-    fn default() -> Tolerance {
-        Tolerance::DEFAULT
-    }
-}
-
-/// A timestamp outside the window around `now`. The host must not acknowledge the request as
-/// processed; a genuine sender retries with a fresh timestamp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum WindowError {
-    /// `now − timestamp` exceeds the tolerance: too old (or a replay of an old request).
-    Stale {
-        /// `now − timestamp`, in seconds.
-        age: u64,
-        /// The tolerance that was exceeded, in seconds.
-        tolerance: u64,
-    },
-    /// `timestamp − now` exceeds the tolerance: the sender's clock (or the host's) is wrong,
-    /// or someone signed a request to replay it later.
-    FromFuture {
-        /// `timestamp − now`, in seconds.
-        ahead: u64,
-        /// The tolerance that was exceeded, in seconds.
-        tolerance: u64,
-    },
-}
-
-impl WindowError {
-    /// A stable snake_case code for logs and the verify tool: `stale` or `from_future`.
-    pub const fn code(&self) -> &'static str {
-        match self {
-            WindowError::Stale { .. } => "stale",
-            WindowError::FromFuture { .. } => "from_future",
-        }
-    }
-}
-
-impl fmt::Display for WindowError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WindowError::Stale { age, tolerance } => {
-                write!(f, "timestamp is {age} s old (tolerance {tolerance} s)")
-            }
-            WindowError::FromFuture { ahead, tolerance } => {
-                write!(
-                    f,
-                    "timestamp is {ahead} s in the future (tolerance {tolerance} s)"
-                )
-            }
-        }
-    }
-}
-
-impl core::error::Error for WindowError {}
-
-/// Checks that `timestamp` is within `tolerance` of `now` on both sides. Both ends are
-/// inclusive: a timestamp exactly `tolerance` seconds away is accepted.
-pub fn check_window(
-    timestamp: Timestamp,
-    now: Timestamp,
-    tolerance: Tolerance,
-) -> Result<(), WindowError> {
-    let tolerance = tolerance.as_secs();
-    if let Some(age) = now.checked_since(timestamp)
-        && age > tolerance
-    {
-        return Err(WindowError::Stale { age, tolerance });
-    }
-    if let Some(ahead) = timestamp.checked_since(now)
-        && ahead > tolerance
-    {
-        return Err(WindowError::FromFuture { ahead, tolerance });
-    }
-    Ok(())
-}
+pub use crate::time::{Duration, WindowError, check_window};
 
 /// A timestamp field that is not a plain decimal count of seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,7 +171,7 @@ mod tests {
 
     #[test]
     fn window_is_inclusive_on_both_sides() {
-        let tol = Tolerance::DEFAULT;
+        let tol = Duration::DEFAULT_TOLERANCE;
         assert_eq!(check_window(T(1_000), T(1_300), tol), Ok(()));
         assert_eq!(
             check_window(T(1_000), T(1_301), tol),
@@ -284,9 +188,9 @@ mod tests {
                 tolerance: 300
             })
         );
-        assert_eq!(check_window(T(5), T(5), Tolerance::from_secs(0)), Ok(()));
-        assert!(check_window(T(6), T(5), Tolerance::from_secs(0)).is_err());
-        assert!(check_window(T(u64::MAX), T(0), Tolerance::from_secs(u64::MAX)).is_ok());
+        assert_eq!(check_window(T(5), T(5), Duration::from_secs(0)), Ok(()));
+        assert!(check_window(T(6), T(5), Duration::from_secs(0)).is_err());
+        assert!(check_window(T(u64::MAX), T(0), Duration::from_secs(u64::MAX)).is_ok());
         assert_eq!(
             check_window(T(u64::MAX), T(0), tol),
             Err(WindowError::FromFuture {

@@ -8,17 +8,17 @@
 //!
 //! ```
 //! use paystate::Timestamp;
-//! use paystate::webhook::{Tolerance, encode_hex, hmac::HmacKey, stripe};
+//! use paystate::webhook::{Duration, encode_hex, hmac::HmacKey, stripe};
 //!
 //! let key = HmacKey::new(b"whsec_test_secret")?;
 //! let body = br#"{"id":"evt_test_webhook","object":"event","type":"payment_intent.succeeded"}"#;
 //! let header = "t=1614264600,v1=562b3f1fff088096a6ced058286d36883179bbfa1426f58d028a3ad3cd59fa55";
 //!
-//! let verified = stripe::verify(&key, header, body, Timestamp::from_secs(1_614_264_630), Tolerance::DEFAULT)?;
+//! let verified = stripe::verify(&key, header, body, Timestamp::from_secs(1_614_264_630), Duration::DEFAULT_TOLERANCE)?;
 //! assert_eq!(verified.timestamp(), Timestamp::from_secs(1_614_264_600));
 //!
 //! // The same request ten minutes later is stale.
-//! let late = stripe::verify(&key, header, body, Timestamp::from_secs(1_614_265_200), Tolerance::DEFAULT);
+//! let late = stripe::verify(&key, header, body, Timestamp::from_secs(1_614_265_200), Duration::DEFAULT_TOLERANCE);
 //! assert_eq!(late.map_err(|e| e.code()), Err("stale"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -33,7 +33,7 @@ use hmac::digest::CtOutput;
 
 use super::hmac::HmacKey;
 use super::{
-    HMAC_SHA256_LEN, HexError, TimestampError, Tolerance, WindowError, check_window,
+    Duration, HMAC_SHA256_LEN, HexError, TimestampError, WindowError, check_window,
     decode_hex_signature, parse_timestamp,
 };
 use crate::money::Money;
@@ -44,7 +44,7 @@ use crate::time::Timestamp;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
-pub enum HeaderError {
+pub enum SignatureHeaderError {
     /// The header is empty (or only whitespace): the request is not signed.
     Empty,
     /// Element `index` (0-based, counted by commas) is not `key=value` with a non-empty
@@ -70,21 +70,25 @@ pub enum HeaderError {
     },
 }
 
-impl fmt::Display for HeaderError {
+impl fmt::Display for SignatureHeaderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HeaderError::Empty => f.write_str("empty Stripe-Signature header"),
-            HeaderError::Malformed { index } => write!(f, "element {index} is not key=value"),
-            HeaderError::MissingTimestamp => f.write_str("no t= element"),
-            HeaderError::RepeatedTimestamp => f.write_str("more than one t= element"),
-            HeaderError::Timestamp(e) => write!(f, "t=: {e}"),
-            HeaderError::NoV1Signature => f.write_str("no v1= signature"),
-            HeaderError::Signature { index, error } => write!(f, "element {index}: {error}"),
+            SignatureHeaderError::Empty => f.write_str("empty Stripe-Signature header"),
+            SignatureHeaderError::Malformed { index } => {
+                write!(f, "element {index} is not key=value")
+            }
+            SignatureHeaderError::MissingTimestamp => f.write_str("no t= element"),
+            SignatureHeaderError::RepeatedTimestamp => f.write_str("more than one t= element"),
+            SignatureHeaderError::Timestamp(e) => write!(f, "t=: {e}"),
+            SignatureHeaderError::NoV1Signature => f.write_str("no v1= signature"),
+            SignatureHeaderError::Signature { index, error } => {
+                write!(f, "element {index}: {error}")
+            }
         }
     }
 }
 
-impl core::error::Error for HeaderError {}
+impl core::error::Error for SignatureHeaderError {}
 
 /// Why a request failed verification. The host must answer with a non-2xx status (Stripe then
 /// retries) and must not act on the body.
@@ -93,7 +97,7 @@ impl core::error::Error for HeaderError {}
 #[non_exhaustive]
 pub enum StripeError {
     /// The `Stripe-Signature` header cannot be used.
-    Header(HeaderError),
+    Header(SignatureHeaderError),
     /// `t` is outside the window around `now`; no MAC was computed.
     Window(WindowError),
     /// No `v1` signature matches: wrong secret, or a changed timestamp or body.
@@ -105,13 +109,13 @@ impl StripeError {
     pub const fn code(&self) -> &'static str {
         match self {
             StripeError::Header(h) => match h {
-                HeaderError::Empty => "missing_header",
-                HeaderError::Malformed { .. } => "malformed_header",
-                HeaderError::MissingTimestamp => "missing_timestamp",
-                HeaderError::RepeatedTimestamp => "repeated_timestamp",
-                HeaderError::Timestamp(_) => "invalid_timestamp",
-                HeaderError::NoV1Signature => "no_v1_signature",
-                HeaderError::Signature { .. } => "malformed_signature",
+                SignatureHeaderError::Empty => "missing_header",
+                SignatureHeaderError::Malformed { .. } => "malformed_header",
+                SignatureHeaderError::MissingTimestamp => "missing_timestamp",
+                SignatureHeaderError::RepeatedTimestamp => "repeated_timestamp",
+                SignatureHeaderError::Timestamp(_) => "invalid_timestamp",
+                SignatureHeaderError::NoV1Signature => "no_v1_signature",
+                SignatureHeaderError::Signature { .. } => "malformed_signature",
             },
             StripeError::Window(w) => w.code(),
             StripeError::Mismatch => "signature_mismatch",
@@ -131,8 +135,8 @@ impl fmt::Display for StripeError {
 
 impl core::error::Error for StripeError {}
 
-impl From<HeaderError> for StripeError {
-    fn from(e: HeaderError) -> StripeError {
+impl From<SignatureHeaderError> for StripeError {
+    fn from(e: SignatureHeaderError) -> StripeError {
         StripeError::Header(e)
     }
 }
@@ -159,38 +163,39 @@ fn elements(header: &str) -> impl Iterator<Item = (usize, &str)> {
 
 impl<'a> SignatureHeader<'a> {
     /// Parses the header value as received.
-    pub fn parse(header: &'a str) -> Result<SignatureHeader<'a>, HeaderError> {
+    pub fn parse(header: &'a str) -> Result<SignatureHeader<'a>, SignatureHeaderError> {
         if header.trim_matches([' ', '\t']).is_empty() {
-            return Err(HeaderError::Empty);
+            return Err(SignatureHeaderError::Empty);
         }
         let mut timestamp = None;
         let mut v1_count = 0usize;
         for (index, element) in elements(header) {
             let (key, value) = element
                 .split_once('=')
-                .ok_or(HeaderError::Malformed { index })?;
+                .ok_or(SignatureHeaderError::Malformed { index })?;
             if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(HeaderError::Malformed { index });
+                return Err(SignatureHeaderError::Malformed { index });
             }
             match key {
                 "t" => {
                     if timestamp.is_some() {
-                        return Err(HeaderError::RepeatedTimestamp);
+                        return Err(SignatureHeaderError::RepeatedTimestamp);
                     }
-                    let ts = parse_timestamp(value).map_err(HeaderError::Timestamp)?;
+                    let ts = parse_timestamp(value).map_err(SignatureHeaderError::Timestamp)?;
                     timestamp = Some((value, ts));
                 }
                 "v1" => {
                     decode_hex_signature(value)
-                        .map_err(|error| HeaderError::Signature { index, error })?;
+                        .map_err(|error| SignatureHeaderError::Signature { index, error })?;
                     v1_count = v1_count.saturating_add(1);
                 }
                 _ => {}
             }
         }
-        let (timestamp_text, timestamp) = timestamp.ok_or(HeaderError::MissingTimestamp)?;
+        let (timestamp_text, timestamp) =
+            timestamp.ok_or(SignatureHeaderError::MissingTimestamp)?;
         if v1_count == 0 {
-            return Err(HeaderError::NoV1Signature);
+            return Err(SignatureHeaderError::NoV1Signature);
         }
         Ok(SignatureHeader {
             header,
@@ -265,7 +270,7 @@ impl<'a> Verifier<'a> {
         key: &HmacKey,
         header: &'a str,
         now: Timestamp,
-        tolerance: Tolerance,
+        tolerance: Duration,
     ) -> Result<Verifier<'a>, StripeError> {
         let header = SignatureHeader::parse(header)?;
         check_window(header.timestamp, now, tolerance).map_err(StripeError::Window)?;
@@ -312,7 +317,7 @@ pub fn verify(
     header: &str,
     body: &[u8],
     now: Timestamp,
-    tolerance: Tolerance,
+    tolerance: Duration,
 ) -> Result<Verified, StripeError> {
     let mut v = Verifier::begin(key, header, now, tolerance)?;
     v.update(body);

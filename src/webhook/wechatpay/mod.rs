@@ -42,7 +42,7 @@ pub const SIGNTEST_PREFIX: &str = "WECHATPAY/SIGNTEST/";
 /// One of the four signature headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Field {
+pub enum Header {
     /// `Wechatpay-Timestamp`.
     Timestamp,
     /// `Wechatpay-Nonce`.
@@ -53,21 +53,21 @@ pub enum Field {
     Signature,
 }
 
-impl Field {
-    const ALL: [Field; 4] = [
-        Field::Timestamp,
-        Field::Nonce,
-        Field::Serial,
-        Field::Signature,
+impl Header {
+    const ALL: [Header; 4] = [
+        Header::Timestamp,
+        Header::Nonce,
+        Header::Serial,
+        Header::Signature,
     ];
 
     /// The HTTP header name (matched case-insensitively).
     pub const fn header_name(self) -> &'static str {
         match self {
-            Field::Timestamp => "Wechatpay-Timestamp",
-            Field::Nonce => "Wechatpay-Nonce",
-            Field::Serial => "Wechatpay-Serial",
-            Field::Signature => "Wechatpay-Signature",
+            Header::Timestamp => "Wechatpay-Timestamp",
+            Header::Nonce => "Wechatpay-Nonce",
+            Header::Serial => "Wechatpay-Serial",
+            Header::Signature => "Wechatpay-Signature",
         }
     }
 }
@@ -78,9 +78,9 @@ impl Field {
 #[non_exhaustive]
 pub enum HeaderError {
     /// The header is absent or empty.
-    Missing(Field),
+    Missing(Header),
     /// The header appears more than once: which value was signed is ambiguous.
-    Repeated(Field),
+    Repeated(Header),
 }
 
 impl fmt::Display for HeaderError {
@@ -120,7 +120,7 @@ impl<'a> Headers<'a> {
     {
         let mut found: [Option<&'a str>; 4] = [None; 4];
         for (name, value) in pairs {
-            let field = Field::ALL
+            let field = Header::ALL
                 .into_iter()
                 .zip(found.iter_mut())
                 .find(|(f, _)| f.header_name().eq_ignore_ascii_case(name.trim()));
@@ -132,14 +132,14 @@ impl<'a> Headers<'a> {
             }
         }
         let [timestamp, nonce, serial, signature] = found;
-        let take = |v: Option<&'a str>, f: Field| {
+        let take = |v: Option<&'a str>, f: Header| {
             v.filter(|s| !s.is_empty()).ok_or(HeaderError::Missing(f))
         };
         Ok(Headers {
-            timestamp: take(timestamp, Field::Timestamp)?,
-            nonce: take(nonce, Field::Nonce)?,
-            serial: take(serial, Field::Serial)?,
-            signature: take(signature, Field::Signature)?,
+            timestamp: take(timestamp, Header::Timestamp)?,
+            nonce: take(nonce, Header::Nonce)?,
+            serial: take(serial, Header::Serial)?,
+            signature: take(signature, Header::Signature)?,
         })
     }
 }

@@ -18,6 +18,8 @@ pub const NONCE_LEN: usize = 12;
 #[derive(Clone)]
 enum KeyBytes {
     Aes256([u8; 32]),
+    #[cfg_attr(not(feature = "sdk-test-vectors"), allow(dead_code))]
+    // built only for the SDK test keys
     Aes128([u8; 16]),
 }
 
@@ -68,7 +70,9 @@ impl ApiV3Key {
 
     /// A 16-byte key, decrypting with AES-128-GCM. **Not for production**: WeChat Pay's keys
     /// are 32 bytes. The official SDKs' test vectors use 16-byte keys (the SDKs pick the AES
-    /// variant from the key length), and this exists to check them.
+    /// variant from the key length), and this exists to check them: it is compiled only with
+    /// the test-only feature `sdk-test-vectors`, never part of a production build's API.
+    #[cfg(feature = "sdk-test-vectors")]
     pub const fn aes128_for_sdk_test_vectors(key: [u8; 16]) -> ApiV3Key {
         ApiV3Key(KeyBytes::Aes128(key))
     }
