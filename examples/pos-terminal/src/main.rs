@@ -190,6 +190,16 @@ impl fmt::Display for State<'_> {
     }
 }
 
+/// An order id for the transcript: the terminal's ids are text (`OrderId`'s own `Display`
+/// escapes arbitrary bytes, which costs flash for ids this terminal never makes).
+struct Order<'a>(&'a OrderId);
+
+impl fmt::Display for Order<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(core::str::from_utf8(self.0.as_bytes()).unwrap_or("(not text)"))
+    }
+}
+
 /// An outcome for the transcript.
 struct Said<'a>(&'a Outcome);
 
@@ -368,7 +378,7 @@ fn run_shift(world: &mut World) -> Table {
                     outstanding(&terminal.table)
                 );
                 for (id, p) in terminal.table.iter() {
-                    say!(out, "  {id}: {}", State(p));
+                    say!(out, "  {}: {}", Order(id), State(p));
                 }
                 return terminal.table;
             }
@@ -423,7 +433,7 @@ impl Terminal {
                 table.len()
             );
             for (id, p) in table.iter() {
-                say!(out, "  {id}: {}", State(p));
+                say!(out, "  {}: {}", Order(id), State(p));
             }
             // The journal is the outbox: what a payment still owes is in its snapshot.
             if world.outbox {
@@ -481,8 +491,9 @@ impl Terminal {
             }
             say!(
                 out,
-                "[{i:02}] {} {id} deadline passed: tick: {} -> {}",
+                "[{i:02}] {} {} deadline passed: tick: {} -> {}",
                 Clock(step.at),
+                Order(id),
                 Said(&outcome),
                 State(p)
             );
@@ -836,13 +847,18 @@ fn carry_out(world: &mut World, lead: &str, id: &OrderId, effect: &Effect) {
     match *effect {
         Effect::CloseTrade => {
             world.gateway.receive(id).close = true;
-            say!(out, "{lead}close_trade -> alipay.trade.close sent for {id}");
+            say!(
+                out,
+                "{lead}close_trade -> alipay.trade.close sent for {}",
+                Order(id)
+            );
         }
         Effect::RefundRequired { amount, refund_id } => {
             world.gateway.receive(id).refund = Some((refund_id, amount));
             say!(
                 out,
-                "{lead}refund_required {amount} -> alipay.trade.refund sent for {id}: {amount} CNY as {refund_id}"
+                "{lead}refund_required {amount} -> alipay.trade.refund sent for {}: {amount} CNY as {refund_id}",
+                Order(id)
             );
         }
     }
