@@ -332,3 +332,16 @@ impl Input {
         self.digest
     }
 }
+
+impl InputKind {
+    /// Every kind, in the order of docs/spec.md §2.1.
+    pub const ALL: [InputKind; 7] = [
+        InputKind::Initiate,
+        InputKind::Succeed,
+        InputKind::Fail,
+        InputKind::Cancel,
+        InputKind::Close,
+        InputKind::Refund,
+        InputKind::Tick,
+    ];
+}
