@@ -10,6 +10,7 @@ use super::transition::{self, Decision, EffectKind, State};
 use super::{LateSuccess, Status};
 use crate::money::{Currency, Money};
 use crate::payment::input::{Command, InputKind, RefundId};
+use crate::time::Timestamp;
 
 /// One edge of the diagram: from, to, the input that moves it, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,13 +56,17 @@ pub fn for_each_edge(mut f: impl FnMut(Edge)) {
                         paid,
                         refunded,
                         policy,
+                        version: 0,
+                        // Already passed: the diagram draws the tick that expires a payment.
+                        expires_at: Some(Timestamp::from_secs(0)),
+                        events: &[],
                         refunds: &[],
                         refunds_full: false,
                         // A cancel or a tick leaves a close owed; the diagram draws that case.
                         close_pending: from == Status::Cancelled && paid == 0,
                     };
                     let decision = match kind {
-                        InputKind::Tick => transition::decide_tick(&state, true),
+                        InputKind::Tick => transition::decide_tick(&state, Timestamp::from_secs(0)),
                         other => {
                             let refund_id = RefundId::from_fingerprint([0; 8]);
                             let cmd = match other {
@@ -78,7 +83,7 @@ pub fn for_each_edge(mut f: impl FnMut(Edge)) {
                                     ),
                                 },
                             };
-                            transition::decide(&state, &cmd)
+                            transition::decide_command(&state, &cmd)
                         }
                     };
                     let Decision::Apply(change) = decision else {

@@ -35,16 +35,11 @@ impl<const N: usize> EventRing<N> {
         self.len as usize
     }
 
-    /// The digest of the input remembered under the event-id fingerprint `id`, if any.
-    pub(crate) fn digest_of(&self, id: [u8; 16]) -> Option<[u8; 8]> {
-        // Membership only: the valid entries are the first `len` slots, whatever the ring's
-        // order (it fills from slot 0 and wraps only once full), so a plain slice scan does.
-        self.entries
-            .get(..self.len())
-            .unwrap_or(&[])
-            .iter()
-            .find(|(fp, _)| *fp == id)
-            .map(|(_, digest)| *digest)
+    /// The remembered events in slot order, not oldest first: enough for membership. The
+    /// valid entries are the first `len` slots whatever the ring's order (it fills from slot
+    /// 0 and wraps only once full), so a plain slice scan finds an id.
+    pub(crate) fn as_unordered_slice(&self) -> &[EventEntry] {
+        self.entries.get(..self.len()).unwrap_or(&[])
     }
 
     /// Remembers one applied event, forgetting the oldest when full.

@@ -5,7 +5,7 @@ use core::fmt;
 
 use super::events::{EventEntry, EventRing};
 use super::input::{EventId, Input, RefundId};
-use super::outcome::{Effect, Effects, Outcome, RefundRequestId, Rejection};
+use super::outcome::{Effect, Effects, Outcome, RefundRequestId};
 use super::status::{LateSuccess, Status};
 use super::transition::{self, Change, Decision, EffectKind, State};
 use crate::money::{Currency, Money};
@@ -135,23 +135,15 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
     pub fn apply(&mut self, input: &Input, now: Timestamp) -> Outcome {
         // `now` is part of the host's record; no input but `tick` looks at the deadline.
         let _ = now;
-        if let Some(digest) = self.events.digest_of(input.event_id().fingerprint()) {
-            return if digest == input.digest() {
-                Outcome::Duplicate
-            } else {
-                Outcome::Rejected(Rejection::IdempotencyConflict)
-            };
-        }
-        let decision = transition::decide(&self.state(), &input.command());
-        self.commit(decision, Some(input))
+        let decision = transition::decide(&self.state(), input);
+        self.settle(decision)
     }
 
     /// Time passed: at or after the deadline, a `pending` or `processing` payment is cancelled
     /// with [`Effect::CloseTrade`]. Otherwise `Ignored`; calling it early or twice is harmless.
     pub fn tick(&mut self, now: Timestamp) -> Outcome {
-        let expired = self.expires_at.is_some_and(|deadline| deadline <= now);
-        let decision = transition::decide_tick(&self.state(), expired);
-        self.commit(decision, None)
+        let decision = transition::decide_tick(&self.state(), now);
+        self.settle(decision)
     }
 
     /// When the host should next call [`tick`](Self::tick): the deadline while the payment is
@@ -159,10 +151,11 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
     pub fn next_deadline(&self) -> Option<Timestamp> {
         match self.status {
             Status::Pending | Status::Processing => self.expires_at,
-            _ => None,
+            Status::Succeeded | Status::Failed | Status::Cancelled | Status::Refunded => None,
         }
     }
 
+    /// What [`transition::decide`] looks at.
     fn state(&self) -> State<'_> {
         State {
             status: self.status,
@@ -171,63 +164,63 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
             paid: self.paid,
             refunded: self.refunded,
             policy: self.policy,
-            refunds: self
-                .refunds
-                .get(..usize::from(self.refunds_len))
-                .unwrap_or(&[]),
+            version: self.version,
+            expires_at: self.expires_at,
+            events: self.events.as_unordered_slice(),
+            refunds: self.recorded_refunds(),
             refunds_full: usize::from(self.refunds_len) >= REFUNDS,
             close_pending: self.close_pending,
         }
     }
 
-    fn commit(&mut self, decision: Decision, input: Option<&Input>) -> Outcome {
-        let change: Change = match decision {
-            Decision::Apply(change) => change,
-            Decision::Duplicate => return Outcome::Duplicate,
-            Decision::Ignore => return Outcome::Ignored,
-            Decision::Reject(r) => return Outcome::Rejected(r),
-        };
-        // Check everything that could fail before touching anything, so a refused change
-        // leaves the payment bit-for-bit as it was.
-        let Some(version) = self.version.checked_add(1) else {
-            return Outcome::Rejected(Rejection::InvalidTransition);
-        };
-        let refund_slot = match change.record_refund {
-            Some(_) => match self.refunds.get_mut(usize::from(self.refunds_len)) {
-                Some(slot) => Some(slot),
-                None => return Outcome::Rejected(Rejection::TooManyRefunds),
-            },
-            None => None,
-        };
-        if let (Some(slot), Some((id, amount))) = (refund_slot, change.record_refund) {
-            *slot = (id.fingerprint(), amount);
-            self.refunds_len = self.refunds_len.saturating_add(1);
+    /// The outcome of a decision: an applied change is committed, anything else leaves the
+    /// payment untouched.
+    fn settle(&mut self, decision: Decision) -> Outcome {
+        match decision {
+            Decision::Apply(change) => Outcome::Applied(self.commit(change)),
+            Decision::Duplicate => Outcome::Duplicate,
+            Decision::Ignore => Outcome::Ignored,
+            Decision::Reject(rejection) => Outcome::Rejected(rejection),
+        }
+    }
+
+    /// Writes a change [`transition::decide`] made, and returns its effect. Nothing is checked
+    /// or refused here: the version, the room for a refund and the effect were all decided
+    /// there.
+    fn commit(&mut self, change: Change) -> Effects {
+        if let Some((id, amount)) = change.record_refund {
+            // `decide` refuses a refund when the list is full, so the slot exists.
+            let next = usize::from(self.refunds_len);
+            if let Some(slot) = self.refunds.get_mut(next) {
+                *slot = (id.fingerprint(), amount);
+                self.refunds_len = self.refunds_len.saturating_add(1);
+            }
+        }
+        if let Some((id, digest)) = change.remember {
+            self.events.remember(id, digest);
         }
         self.status = change.status;
         self.paid = change.paid;
         self.refunded = change.refunded;
         self.close_pending = change.close_pending;
-        self.version = version;
-        if let Some(input) = input {
-            self.events
-                .remember(input.event_id().fingerprint(), input.digest());
-        }
-        let mut effects = Effects::new();
-        let effect = match change.effect {
-            Some(EffectKind::CloseTrade) => Some(Effect::CloseTrade),
-            Some(EffectKind::RefundRequired) => self.refund_obligation(),
-            None => None,
-        };
-        if let Some(effect) = effect {
-            effects.push(effect);
-        }
-        Outcome::Applied(effects)
+        self.version = change.version;
+        let effect = change.effect.map(|kind| match kind {
+            EffectKind::CloseTrade => Effect::CloseTrade,
+            EffectKind::RefundRequired => Effect::RefundRequired {
+                amount: self.balance(),
+                refund_id: self.refund_request_id(),
+            },
+        });
+        effect.map_or_else(Effects::new, |effect| Effects::from([effect]))
     }
 
     /// The outstanding refund obligation: the payment is late (`failed` or `cancelled`) and
     /// holds money (`paid` > `refunded`).
     fn refund_obligation(&self) -> Option<Effect> {
-        let late = matches!(self.status, Status::Failed | Status::Cancelled);
+        let late = match self.status {
+            Status::Failed | Status::Cancelled => true,
+            Status::Pending | Status::Processing | Status::Succeeded | Status::Refunded => false,
+        };
         let held = self.paid.saturating_sub(self.refunded);
         (late && held > 0).then(|| Effect::RefundRequired {
             amount: Money::from_minor(held, self.currency),
