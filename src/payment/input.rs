@@ -333,15 +333,7 @@ impl Input {
     }
 }
 
-impl InputKind {
+every_variant! {
     /// Every kind, in the order of docs/spec.md §2.1.
-    pub const ALL: [InputKind; 7] = [
-        InputKind::Initiate,
-        InputKind::Succeed,
-        InputKind::Fail,
-        InputKind::Cancel,
-        InputKind::Close,
-        InputKind::Refund,
-        InputKind::Tick,
-    ];
+    InputKind: 7 [Initiate, Succeed, Fail, Cancel, Close, Refund, Tick]
 }

@@ -14,6 +14,48 @@
 //! - `parts` (feature `serde`): a payment taken apart and rebuilt, for snapshots;
 //! - [`diagram`]: the transition diagram, generated from `decide`.
 
+/// Declares `ALL`, every variant of a field-less enum in the order listed, and makes the list
+/// a compile-time fact rather than something kept by hand:
+///
+/// - the `match` it generates names exactly the listed variants and must be exhaustive, so a
+///   variant added to the enum and not to the list fails to compile;
+/// - a `const` assertion refuses a variant listed twice;
+/// - the array's length is written out, so a wrong count fails to compile too.
+///
+/// Everything that walks the variants (the diagram, the snapshot's status byte, the tests)
+/// goes through `ALL`, and so cannot miss one.
+macro_rules! every_variant {
+    ($(#[$doc:meta])* $ty:ident: $len:literal [$($variant:ident),+ $(,)?]) => {
+        impl $ty {
+            $(#[$doc])*
+            pub const ALL: [$ty; $len] = [$($ty::$variant),+];
+        }
+
+        const _: () = {
+            // Exhaustive: every variant of the enum is in the list above.
+            const fn listed(v: $ty) {
+                match v {
+                    $($ty::$variant)|+ => {}
+                }
+            }
+            let _ = listed;
+            // No variant twice, so `ALL` holds each exactly once.
+            let mut rest: &[$ty] = &$ty::ALL;
+            while let [first, tail @ ..] = rest {
+                let mut others = tail;
+                while let [other, more @ ..] = others {
+                    assert!(
+                        *first as u8 != *other as u8,
+                        concat!(stringify!($ty), "::ALL lists a variant twice"),
+                    );
+                    others = more;
+                }
+                rest = tail;
+            }
+        };
+    };
+}
+
 pub mod diagram;
 mod events;
 pub mod input;

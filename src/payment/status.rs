@@ -21,17 +21,12 @@ pub enum Status {
     Refunded,
 }
 
-impl Status {
-    /// Every status, in rank order.
-    pub const ALL: [Status; 6] = [
-        Status::Pending,
-        Status::Processing,
-        Status::Succeeded,
-        Status::Failed,
-        Status::Cancelled,
-        Status::Refunded,
-    ];
+every_variant! {
+    /// Every status, in rank order (and in the order of their snapshot bytes).
+    Status: 6 [Pending, Processing, Succeeded, Failed, Cancelled, Refunded]
+}
 
+impl Status {
     /// The rank of docs/spec.md §2: 0 pending, 1 processing, 2 succeeded/failed/cancelled,
     /// 3 refunded. A payment's rank never decreases.
     pub const fn rank(self) -> u8 {
@@ -68,16 +63,9 @@ impl Status {
     }
 
     #[cfg_attr(not(feature = "serde"), allow(dead_code))]
-    pub(crate) const fn from_u8(b: u8) -> Option<Status> {
-        match b {
-            0 => Some(Status::Pending),
-            1 => Some(Status::Processing),
-            2 => Some(Status::Succeeded),
-            3 => Some(Status::Failed),
-            4 => Some(Status::Cancelled),
-            5 => Some(Status::Refunded),
-            _ => None,
-        }
+    pub(crate) fn from_u8(b: u8) -> Option<Status> {
+        // The inverse of `to_u8`, over every status: a new one decodes once it has a byte.
+        Status::ALL.into_iter().find(|status| status.to_u8() == b)
     }
 }
 
@@ -99,6 +87,11 @@ pub enum LateSuccess {
     Refund,
     /// Move the payment to `succeeded`: the order is fulfilled after all.
     Accept,
+}
+
+every_variant! {
+    /// Both policies, the default first.
+    LateSuccess: 2 [Refund, Accept]
 }
 
 impl LateSuccess {
