@@ -31,7 +31,14 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
             Status::Failed if self.paid != 0 && self.policy == LateSuccess::Accept => {
                 return Err(E::OpenButPaid);
             }
-            _ => {}
+            // What else a status may hold is checked above (`refunded`) or allowed (a late
+            // capture being returned on `failed` or `cancelled`).
+            Status::Pending
+            | Status::Processing
+            | Status::Succeeded
+            | Status::Failed
+            | Status::Cancelled
+            | Status::Refunded => {}
         }
         // A close is owed only by a cancelled payment that holds no money (§2.5, 8).
         if self.close_pending && (self.status != Status::Cancelled || self.paid != 0) {
@@ -39,14 +46,16 @@ impl<const EVENTS: usize, const REFUNDS: usize> Payment<EVENTS, REFUNDS> {
         }
         let refunds = self.recorded_refunds();
         let mut sum: u64 = 0;
-        for (i, (fp, amount)) in refunds.iter().enumerate() {
+        let mut rest = refunds;
+        while let [(fp, amount), later @ ..] = rest {
             if *amount == 0 {
                 return Err(E::RefundBook);
             }
             sum = sum.checked_add(*amount).ok_or(E::RefundBook)?;
-            if refunds.iter().skip(i + 1).any(|(other, _)| other == fp) {
+            if later.iter().any(|(other, _)| other == fp) {
                 return Err(E::RefundBook);
             }
+            rest = later;
         }
         if sum != self.refunded {
             return Err(E::RefundBook);

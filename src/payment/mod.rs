@@ -3,7 +3,8 @@
 //! The module is split by concept:
 //!
 //! - `status`: [`Status`] and the [`LateSuccess`] policy;
-//! - [`input`]: what the host feeds in ([`Input`](input::Input), the ids, [`InputKind`](input::InputKind));
+//! - [`input`]: what the host feeds in ([`Input`](input::Input), the ids,
+//!   [`InputKind`](input::InputKind));
 //! - `transition`: the rules of docs/spec.md §2.3 as one function, `decide`: every decision
 //!   about an input is made there;
 //! - `machine`: the [`Payment`] itself, which asks `decide` and commits what it decided, so
@@ -13,6 +14,18 @@
 //! - `invariants`: [`Payment::check_invariants`] and [`InvariantError`] (docs/spec.md §2.5);
 //! - `parts` (feature `serde`): a payment taken apart and rebuilt, for snapshots;
 //! - [`diagram`]: the transition diagram, generated from `decide`.
+//!
+//! Nothing here panics on input, and the compiler checks it: `unwrap`, `expect`, panicking
+//! indexing, `panic!` and unchecked arithmetic are denied (clippy) in the whole module, its
+//! unit tests excepted; and every `match` on a status, an input kind or a policy is
+//! exhaustive, so a new one is a compile error wherever it needs a decision.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 /// Declares `ALL`, every variant of a field-less enum in the order listed, and makes the list
 /// a compile-time fact rather than something kept by hand:

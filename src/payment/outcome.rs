@@ -11,7 +11,7 @@ use crate::time::Timestamp;
 
 /// Something the host must carry out: returned once by the `applied` outcome that caused it,
 /// and held as an obligation in the payment (and its snapshot) until the provider confirms it,
-/// so [`Payment::pending_effects`] returns it again after a crash (docs/spec.md §2.6).
+/// so [`Payment::pending_effects`](crate::Payment::pending_effects) returns it again after a crash (docs/spec.md §2.6).
 ///
 /// The list is exhaustive on purpose: a host's `match` names every obligation, so a new one
 /// would be a compile error there rather than something silently ignored.
@@ -21,7 +21,7 @@ pub enum Effect {
     /// The payment was cancelled or expired while the trade may exist at the provider: close or
     /// cancel it there (Alipay `alipay.trade.close` / `alipay.trade.cancel`), so the customer
     /// can no longer pay. Closing is idempotent at every provider ("trade does not exist" and
-    /// "already closed" count as closed); feed the confirmation back as [`Input::close`],
+    /// "already closed" count as closed); feed the confirmation back as [`Input::close`](crate::Input::close),
     /// which discharges it. A capture confirmed meanwhile discharges it too (a paid trade
     /// cannot be closed; it is refunded instead).
     CloseTrade,
@@ -29,7 +29,7 @@ pub enum Effect {
     /// customer with a provider refund whose request number is `refund_id` (Alipay
     /// `out_request_no`; prefixed with the order id where the provider wants it unique per
     /// merchant, as WeChat Pay's `out_refund_no`), then feed the confirmed refund back as
-    /// [`Input::refund`]. Sending it twice is harmless: the provider pays one refund per
+    /// [`Input::refund`](crate::Input::refund). Sending it twice is harmless: the provider pays one refund per
     /// request number. Discharged when `refunded == paid`.
     RefundRequired {
         /// What is still to be returned, `paid − refunded`.
@@ -295,7 +295,10 @@ impl fmt::Display for Rejection {
                 f,
                 "refund_exceeds_balance: {requested} requested, {balance} minor units left"
             ),
-            other => f.write_str(other.code()),
+            Rejection::InvalidTransition
+            | Rejection::InvalidAmount
+            | Rejection::IdempotencyConflict
+            | Rejection::TooManyRefunds => f.write_str(self.code()),
         }
     }
 }
@@ -334,7 +337,7 @@ impl Outcome {
     pub fn effects(&self) -> &[Effect] {
         match self {
             Outcome::Applied(effects) => effects,
-            _ => &[],
+            Outcome::Duplicate | Outcome::Ignored | Outcome::Rejected(_) => &[],
         }
     }
 

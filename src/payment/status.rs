@@ -78,7 +78,7 @@ impl fmt::Display for Status {
 /// What to do with a capture confirmed after the payment `failed` (docs/spec.md §2.4).
 ///
 /// A capture on a `cancelled` payment is always answered with
-/// [`Effect::RefundRequired`], whatever the policy: a cancelled order must not ship.
+/// [`Effect::RefundRequired`](crate::Effect::RefundRequired), whatever the policy: a cancelled order must not ship.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum LateSuccess {

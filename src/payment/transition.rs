@@ -18,11 +18,17 @@ use crate::time::Timestamp;
 /// What [`decide`] looks at: the parts of a payment a transition depends on.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct State<'a> {
+    /// The status.
     pub status: Status,
+    /// The amount to be paid, in minor units of `currency`.
     pub amount: u64,
+    /// The payment's currency.
     pub currency: Currency,
+    /// Captured minor units: 0 or `amount`.
     pub paid: u64,
+    /// Sum of the recorded refunds, in minor units.
     pub refunded: u64,
+    /// The late-success policy (docs/spec.md §2.4).
     pub policy: LateSuccess,
     /// How many changes have been applied; a change is refused once it reaches `u32::MAX`.
     pub version: u32,
@@ -57,8 +63,11 @@ pub(crate) enum Decision {
 pub(crate) struct Change {
     /// The version after the change: one above the payment's (checked by [`decide`]).
     pub version: u32,
+    /// The status after the change.
     pub status: Status,
+    /// Captured minor units after the change.
     pub paid: u64,
+    /// Refunded minor units after the change.
     pub refunded: u64,
     /// A refund to append to the recorded ones; [`decide`] has checked there is room.
     pub record_refund: Option<(RefundId, u64)>,
@@ -66,6 +75,7 @@ pub(crate) struct Change {
     pub remember: Option<EventEntry>,
     /// Whether a `close_trade` obligation is outstanding afterwards.
     pub close_pending: bool,
+    /// The effect the outcome carries, if any.
     pub effect: Option<EffectKind>,
 }
 
@@ -77,14 +87,14 @@ pub(crate) struct Change {
 /// [`Effect::name`]: crate::Effect::name
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EffectKind {
-    /// [`Effect::CloseTrade`].
+    /// [`Effect::CloseTrade`](crate::Effect::CloseTrade).
     CloseTrade,
-    /// [`Effect::RefundRequired`] of the outstanding balance.
+    /// [`Effect::RefundRequired`](crate::Effect::RefundRequired) of the outstanding balance.
     RefundRequired,
 }
 
 impl EffectKind {
-    /// The name of docs/spec.md §2.2, as [`Effect::name`] gives it.
+    /// The name of docs/spec.md §2.2, as [`Effect::name`](crate::Effect::name) gives it.
     pub(crate) const fn name(self) -> &'static str {
         match self {
             EffectKind::CloseTrade => "close_trade",
@@ -317,6 +327,7 @@ pub(crate) fn decide_tick(s: &State<'_>, now: Timestamp) -> Decision {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
     use crate::money::Money;
