@@ -66,6 +66,10 @@ pub const MAX_SIZE: usize = max_size(8, 16);
 ///
 /// A payment holds at most 255 of each, so larger arguments are answered as 255; the result
 /// never overflows.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "both counts are capped at 255 first, so the sum is below 11 000"
+)]
 pub const fn max_size(events: usize, refunds: usize) -> usize {
     const fn at_most_255(n: usize) -> usize {
         if n > 255 { 255 } else { n }
@@ -182,7 +186,8 @@ pub fn encode<'b, const E: usize, const R: usize>(
     let used = postcard::to_slice(&wire, rest)
         .map_err(|_| SnapshotError::BufferTooSmall)?
         .len();
-    buf.get_mut(..used + 1).ok_or(SnapshotError::BufferTooSmall)
+    buf.get_mut(..used.saturating_add(1))
+        .ok_or(SnapshotError::BufferTooSmall)
 }
 
 /// Reads a snapshot written by [`encode`], of this format version or an earlier one.

@@ -223,12 +223,7 @@ struct Span {
 }
 
 fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    crate::webhook::hex_digit(b)
 }
 
 /// Decodes `raw` (one key or value, found at `offset` in the body) into `out` from `pos`;

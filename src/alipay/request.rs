@@ -337,6 +337,11 @@ fn json_string(out: &mut String, text: &str) -> fmt::Result {
 
 /// `yyyy-MM-dd HH:mm:ss` in Beijing time (UTC+8, no daylight saving), Alipay's format for
 /// `timestamp` and `time_expire`.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "days is checked to be below 2_932_897 first, which keeps every intermediate \
+              value of the civil-date algorithm far inside i64"
+)]
 pub fn beijing_time(t: Timestamp) -> Result<heapless::String<19>, RequestError> {
     let secs = t
         .as_secs()

@@ -19,6 +19,12 @@ mod currency_table;
 pub struct Currency(u8);
 
 /// Returns the index of `code` in the table (sorted by alpha code), in const context too.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    reason = "a binary search with lo < hi <= table.len() and a code of length 3, checked first; \
+              const fns cannot use the iterator adaptors"
+)]
 const fn find(code: &[u8]) -> Option<u8> {
     let table = currency_table::TABLE;
     if code.len() != 3 {
@@ -41,6 +47,11 @@ const fn find(code: &[u8]) -> Option<u8> {
     None
 }
 
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    reason = "i < 3 indexes arrays of 3; const fns cannot iterate"
+)]
 const fn cmp3(a: [u8; 3], b: [u8; 3]) -> i8 {
     let mut i = 0;
     while i < 3 {
@@ -55,6 +66,10 @@ const fn cmp3(a: [u8; 3], b: [u8; 3]) -> i8 {
     0
 }
 
+#[allow(
+    clippy::panic,
+    reason = "only ever evaluated at compile time, for the named currency constants"
+)]
 const fn known(code: &[u8; 3]) -> Currency {
     match find(code) {
         Some(i) => Currency(i),
@@ -249,13 +264,13 @@ impl Money {
                         if frac_digits >= exponent {
                             return Err(AmountError::TooManyFractionDigits { max: exponent });
                         }
-                        frac_digits += 1;
+                        frac_digits = frac_digits.saturating_add(1);
                     } else {
-                        int_digits += 1;
+                        int_digits = int_digits.saturating_add(1);
                     }
                     minor = minor
                         .checked_mul(10)
-                        .and_then(|m| m.checked_add(u64::from(b - b'0')))
+                        .and_then(|m| m.checked_add(u64::from(b.saturating_sub(b'0'))))
                         .ok_or(AmountError::Overflow)?;
                 }
                 b'.' if !seen_dot => {
@@ -321,8 +336,8 @@ impl fmt::Display for Money {
         let exponent = u32::from(self.currency.exponent());
         // 10^exponent: exponents in the table are at most 4, so this cannot overflow.
         let scale = 10u64.checked_pow(exponent).unwrap_or(1);
-        let whole = self.minor / scale;
-        let frac = self.minor % scale;
+        let whole = self.minor.checked_div(scale).unwrap_or(self.minor);
+        let frac = self.minor.checked_rem(scale).unwrap_or(0);
         if exponent == 0 {
             write!(f, "{whole}")
         } else {

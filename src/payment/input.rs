@@ -332,3 +332,8 @@ impl Input {
         self.digest
     }
 }
+
+every_variant! {
+    /// Every kind, in the order of docs/spec.md §2.1.
+    InputKind: 7 [Initiate, Succeed, Fail, Cancel, Close, Refund, Tick]
+}

@@ -63,7 +63,7 @@ fn bit_len(be: &[u8]) -> u32 {
         Some(first) => {
             let rest = u32::try_from(bytes.count()).unwrap_or(u32::MAX / 16);
             rest.saturating_mul(8)
-                .saturating_add(8 - first.leading_zeros())
+                .saturating_add(8u32.saturating_sub(first.leading_zeros()))
         }
     }
 }

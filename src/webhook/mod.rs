@@ -73,7 +73,7 @@ pub fn parse_timestamp(text: &str) -> Result<Timestamp, TimestampError> {
         }
         secs = secs
             .checked_mul(10)
-            .and_then(|s| s.checked_add(u64::from(b - b'0')))
+            .and_then(|s| s.checked_add(u64::from(b.saturating_sub(b'0'))))
             .ok_or(TimestampError::Overflow)?;
     }
     if bytes.len() > 1 && bytes.first() == Some(&b'0') {
@@ -121,13 +121,11 @@ impl fmt::Display for HexError {
 
 impl core::error::Error for HexError {}
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+/// The value of one hex digit, either case.
+pub(crate) fn hex_digit(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Decodes a 64-digit hex HMAC-SHA256 signature (lowercase, uppercase or mixed).
@@ -142,8 +140,11 @@ pub fn decode_hex_signature(text: &str) -> Result<[u8; HMAC_SHA256_LEN], HexErro
             [hi, lo] => (*hi, *lo),
             _ => return Err(HexError::Length { len: bytes.len() }),
         };
-        let hi = hex_value(hi).ok_or(HexError::NotHex { index: 2 * i })?;
-        let lo = hex_value(lo).ok_or(HexError::NotHex { index: 2 * i + 1 })?;
+        let at = i.saturating_mul(2);
+        let hi = hex_digit(hi).ok_or(HexError::NotHex { index: at })?;
+        let lo = hex_digit(lo).ok_or(HexError::NotHex {
+            index: at.saturating_add(1),
+        })?;
         *o = (hi << 4) | lo;
     }
     Ok(out)
