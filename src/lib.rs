@@ -54,6 +54,20 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// "Never panics on input", checked by the compiler in all library code. Unit tests are exempt,
+// as are integration tests, examples and benchmarks (crates of their own): a `[lints.clippy]`
+// table in Cargo.toml would apply to those too. Every `#[allow]` of these in `src/` carries a
+// `reason` saying why that one spot cannot panic or overflow.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "alloc")]
