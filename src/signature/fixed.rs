@@ -318,6 +318,65 @@ impl<const LIMBS: usize> Rsa2Verifier for FixedRsa2PublicKey<LIMBS> {
 mod tests {
     use super::*;
 
+    /// 1024-bit keys are refused by the policy ([`KeyError::TooSmall`]), but the arithmetic
+    /// and the encoding are the same at any size: check them against the `rsa` crate and
+    /// `ring`'s legacy 1024-bit verifier below the policy too, with both usual exponents.
+    #[test]
+    fn small_keys_below_the_policy_verify_like_rsa_and_ring() {
+        use ::rsa::pkcs1v15::Pkcs1v15Sign;
+        use ::rsa::traits::PublicKeyParts;
+        use rand::SeedableRng;
+        use sha2::{Digest, Sha256};
+
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1024);
+        for e in [3u64, 65537] {
+            let private =
+                ::rsa::PrivateKey::new_with_exp(&mut rng, 1024, ::rsa::BoxedUint::from(e)).unwrap();
+            let n = private.n().to_be_bytes_trimmed_vartime();
+            let e_be = private.e().to_be_bytes_trimmed_vartime();
+            assert_eq!(
+                FixedRsa2048::from_modulus_and_exponent(&n, &e_be),
+                Err(KeyError::TooSmall { bits: 1024 })
+            );
+            let components = keyfile::check_components(&n, &e_be, 1024).unwrap();
+            let fixed = FixedRsa2048::from_components(components).unwrap();
+            assert_eq!(
+                (fixed.bits(), fixed.exponent(), fixed.signature_len()),
+                (1024, e, 128)
+            );
+            let ring_key = ring::signature::RsaPublicKeyComponents {
+                n: &n[..],
+                e: &e_be[..],
+            };
+            for i in 0..64u32 {
+                let message = std::format!("notify_id={i}");
+                let digest = Sha256::digest(message.as_bytes());
+                let mut sig = private
+                    .sign(Pkcs1v15Sign::new::<Sha256>(), &digest)
+                    .unwrap();
+                if i % 2 == 1 {
+                    let at = usize::try_from(i).unwrap() % sig.len();
+                    sig[at] ^= 0x10;
+                }
+                let ours = fixed.verify(message.as_bytes(), &sig);
+                let theirs = private
+                    .to_public_key()
+                    .verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &sig)
+                    .map_err(|_| SignatureError::Mismatch);
+                let rings = ring_key
+                    .verify(
+                        &ring::signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+                        message.as_bytes(),
+                        &sig,
+                    )
+                    .map_err(|_| SignatureError::Mismatch);
+                assert_eq!(ours, theirs, "e={e} message {i}");
+                assert_eq!(ours, rings, "e={e} message {i}");
+                assert_eq!(ours.is_ok(), i % 2 == 0, "e={e} message {i}");
+            }
+        }
+    }
+
     #[test]
     fn big_endian_integers_of_any_length() {
         let one = uint_from_be::<{ U2048::LIMBS }>(&[0, 0, 1]);
