@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# RSA2 verification (2048-bit, SHA256withRSA) per backend, against `ring` measured in the same
+# criterion run and against OpenSSL's `openssl speed -seconds 3 rsa2048` verify figure taken on
+# the same machine right after. Prints one Markdown table of ratios (ours / baseline).
+#
+#   tools/rsa_vs_openssl.sh               # full `cargo bench` of the RSA groups, then OpenSSL
+#   SKIP_BENCH=1 tools/rsa_vs_openssl.sh  # reuse the last criterion results under target/
+#
+# The criterion figures are medians over the real signed content of Alipay's V1 vector (680
+# bytes, hashed inside each call); `openssl speed` verifies a 36-byte buffer, so its figure is
+# the RSA operation and padding check alone: OpenSSL's ratio slightly favours OpenSSL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v openssl >/dev/null || { echo "needs the openssl command-line tool" >&2; exit 2; }
+
+if [ -z "${SKIP_BENCH:-}" ]; then
+    cargo bench --all-features --bench signature -- 'rsa2-verify|alipay-notify-v1'
+fi
+
+mkdir -p target
+openssl speed -seconds 3 rsa2048 >target/openssl-speed-rsa2048.txt 2>/dev/null
+openssl version >>target/openssl-speed-rsa2048.txt
+
+python3 - target <<'EOF'
+import json
+import pathlib
+import sys
+
+root = pathlib.Path(sys.argv[1])
+speed = (root / "openssl-speed-rsa2048.txt").read_text().splitlines()
+version = speed[-1]
+# "rsa 2048 bits 0.000597s 0.000018s 1675.0 55338.4": sign time, verify time, rates.
+row = next(l.split() for l in speed if l.startswith("rsa") and "2048 bits" in l)
+times = [t for t in row if t.endswith("s") and t != "bits"]
+openssl_ns = float(times[1].rstrip("s")) * 1e9
+
+
+def median(group, function):
+    path = root / "criterion" / group / function / "new" / "estimates.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())["median"]["point_estimate"]
+
+
+rows = [
+    ("`rsa` crate (default backend)", "rsa2-verify", "paystate"),
+    ("`ring` backend", "rsa2-verify-ring-backend", "paystate"),
+    ("heap-free `rsa-fixed` backend", "rsa2-verify-fixed-backend", "paystate"),
+    ("Alipay notification end to end, `ring` backend", "alipay-notify-v1-ring-backend", "paystate"),
+]
+print(f"OpenSSL: {version}; `openssl speed -seconds 3 rsa2048` verify: {openssl_ns / 1e3:.1f} µs\n")
+print("| what | ours | `ring`, same run | ours / `ring` | ours / OpenSSL |")
+print("|---|---|---|---|---|")
+for label, group, function in rows:
+    ours = median(group, function)
+    ring = median(group, "ring") or median(group, "ring-verify-alone")
+    if ours is None or ring is None:
+        print(f"| {label} | not measured (needs `--all-features`) | | | |")
+        continue
+    print(
+        f"| {label} | {ours / 1e3:.1f} µs | {ring / 1e3:.1f} µs | {ours / ring:.2f}× "
+        f"| {ours / openssl_ns:.2f}× |"
+    )
+ring = median("rsa2-verify", "ring")
+if ring is not None:
+    print(f"| `ring` itself | {ring / 1e3:.1f} µs | | | {ring / openssl_ns:.2f}× |")
+EOF
