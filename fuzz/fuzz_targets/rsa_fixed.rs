@@ -23,9 +23,9 @@ use paystate::signature::{
     SignatureError,
 };
 use paystate_fuzz::no_alloc;
+use rsa::Pkcs1v15Sign;
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
 use rsa::traits::PublicKeyParts;
-use rsa::Pkcs1v15Sign;
 use sha2::{Digest, Sha256};
 
 /// Messages every pool key has a genuine signature of.
