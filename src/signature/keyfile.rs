@@ -4,6 +4,17 @@
 //!
 //! The backends that do not use the `rsa` crate (`rsa-fixed`, `ring`) load keys through here,
 //! so every backend accepts and refuses exactly the same keys, with the same [`KeyError`]s.
+// Input decides every branch here: no panicking shortcut may reach it (tests excepted).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 use base64ct::{Base64, Encoding};
 use pkcs1::der::Decode;
@@ -41,7 +52,7 @@ pub(crate) fn bit_len(be: &[u8]) -> u32 {
         Some(first) => {
             let rest = u32::try_from(bytes.count()).unwrap_or(u32::MAX / 16);
             rest.saturating_mul(8)
-                .saturating_add(8 - first.leading_zeros())
+                .saturating_add(8u32.saturating_sub(first.leading_zeros()))
         }
     }
 }

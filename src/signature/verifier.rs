@@ -28,6 +28,17 @@
 //! (RFC 8017 §8.2.2) with SHA-256 (§9.2) of the message ([`SignatureError::Mismatch`]
 //! otherwise). Keys load under the same policy: 2048..=4096 bits, an odd modulus, an odd
 //! public exponent from 3 to 2³³−1.
+// Input decides every branch here: no panicking shortcut may reach it (tests excepted).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 use sha2::{Digest, Sha256};
 
