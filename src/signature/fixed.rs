@@ -12,6 +12,7 @@
 //! bits of the public exponent: 16 squarings and one multiplication for 65537, one of each for
 //! 3. Only public values (the key, the signature) enter it, so nothing here needs to be
 //! constant-time; the final comparison is anyway.
+
 // Input decides every branch here: no panicking shortcut may reach it (tests excepted).
 #![cfg_attr(
     not(test),
@@ -47,6 +48,15 @@ use super::{KeyError, MAX_SIGNATURE_LEN, MIN_KEY_BITS, SignatureError};
 /// holds the modulus with its Montgomery constants, `3 × LIMBS` words plus a few more
 /// (about 800 bytes for [`FixedRsa2048`]). The same policy as every backend applies: 2048 to
 /// 4096 bits, an odd modulus, an odd public exponent from 3 to 2³³−1.
+///
+/// **How it verifies** (RFC 8017 §8.2.2 with the encoding of §9.2): the signature must be
+/// exactly as long as the modulus and below it; `s^e mod n` is computed in Montgomery form by
+/// square-and-multiply over the public exponent's bits (16 squarings and one multiplication
+/// for 65537); then the whole expected encoded message, `00 01 FF…FF 00 ‖ DigestInfo(SHA-256)
+/// ‖ hash` as long as the modulus, is built from the digest and compared with the result in
+/// constant time. The padding is never parsed, so the lax-parser forgeries (Bleichenbacher
+/// 2006, BER lengths, garbage after the hash) have nothing to exploit. The stack holds a few
+/// copies of the key's numbers during a verification and no heap is used.
 ///
 /// ```
 /// use paystate::signature::{FixedRsa2048, KeyError, Rsa2Verifier, SignatureError};

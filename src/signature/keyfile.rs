@@ -4,6 +4,7 @@
 //!
 //! The backends that do not use the `rsa` crate (`rsa-fixed`, `ring`) load keys through here,
 //! so every backend accepts and refuses exactly the same keys, with the same [`KeyError`]s.
+
 // Input decides every branch here: no panicking shortcut may reach it (tests excepted).
 #![cfg_attr(
     not(test),

@@ -5,6 +5,7 @@
 //! the [`Rsa2Verifier`] seam hands over the message: a message that is already one slice is
 //! passed as it is, one in pieces (Alipay's sorted form fields, WeChat Pay's
 //! `timestamp\nnonce\nbody\n`) is joined into one buffer first.
+
 // Input decides every branch here: no panicking shortcut may reach it (tests excepted).
 #![cfg_attr(
     not(test),

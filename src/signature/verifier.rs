@@ -1,33 +1,7 @@
 //! The one seam every provider verifies RSA2 signatures through, whichever arithmetic is
-//! behind it.
-//!
-//! A backend is a pinned public key that implements [`Rsa2Verifier`]: it is handed the signed
-//! message and the decoded signature, and answers `Ok(())` or a [`SignatureError`]. Three
-//! backends ship with the crate:
-//!
-//! | backend | feature | heap | arithmetic |
-//! |---|---|---|---|
-//! | `Rsa2PublicKey` | `rsa` (default) | yes | RustCrypto's `rsa` crate |
-//! | `RingRsa2PublicKey` | `ring` | yes (std hosts) | `ring` |
-//! | `FixedRsa2PublicKey` | `rsa-fixed` | **no** | `crypto-bigint` fixed-size integers |
-//!
-//! **Why the seam takes the message, not its digest.** `ring` cannot verify an RSA signature
-//! over a digest computed elsewhere: its only entry point hashes the message itself. A
-//! digest-shaped seam would leave `ring` out; a message-shaped one serves every backend. The
-//! message comes as consecutive pieces ([`SignedMessage`]) because the content a provider
-//! signs is usually not one buffer: Alipay's is assembled from the sorted form fields, WeChat
-//! Pay's is `timestamp \n nonce \n body \n`. Digest-based backends stream the pieces into
-//! SHA-256 with no copy and no heap; `ring` gets one contiguous buffer (built only when the
-//! message is not one already). Hosts whose RSA lives elsewhere (a secure element, an HSM) and
-//! takes a digest keep using the providers' `verify_with` hooks, or call the digest-based
-//! backends' own `verify_digest`.
-//!
-//! Every backend applies the same rules, so swapping one for another changes speed and
-//! footprint, never a verdict: the signature must be exactly as long as the modulus
-//! ([`SignatureError::WrongLength`] otherwise), and must be the RSASSA-PKCS1-v1_5 signature
-//! (RFC 8017 §8.2.2) with SHA-256 (§9.2) of the message ([`SignatureError::Mismatch`]
-//! otherwise). Keys load under the same policy: 2048..=4096 bits, an odd modulus, an odd
-//! public exponent from 3 to 2³³−1.
+//! behind it: [`Rsa2Verifier`] over a [`SignedMessage`] (documented there, as re-exported from
+//! `paystate::signature`).
+
 // Input decides every branch here: no panicking shortcut may reach it (tests excepted).
 #![cfg_attr(
     not(test),
@@ -143,11 +117,39 @@ pub fn sha256_of<M: SignedMessage + ?Sized>(message: &M) -> [u8; 32] {
 /// A pinned RSA public key that checks SHA256withRSA (RSASSA-PKCS1-v1_5 with SHA-256,
 /// RFC 8017 §8.2.2 and §9.2) signatures: the seam every provider verifies through.
 ///
+/// A backend is a pinned public key that implements this trait: it is handed the signed
+/// message and the decoded signature, and answers `Ok(())` or a [`SignatureError`]. Three
+/// backends ship with the crate:
+///
+/// | backend | feature | heap | arithmetic |
+/// |---|---|---|---|
+/// | `Rsa2PublicKey` | `rsa` (default) | yes | RustCrypto's `rsa` crate |
+/// | `RingRsa2PublicKey` | `ring` | yes (std hosts) | `ring` |
+/// | `FixedRsa2PublicKey` | `rsa-fixed` | **no** | `crypto-bigint` fixed-size integers |
+///
+/// **Why the seam takes the message, not its digest.** `ring` cannot verify an RSA signature
+/// over a digest computed elsewhere: its only entry point hashes the message itself. A
+/// digest-shaped seam would leave `ring` out; a message-shaped one serves every backend. The
+/// message comes as consecutive pieces ([`SignedMessage`]) because the content a provider
+/// signs is usually not one buffer: Alipay's is assembled from the sorted form fields, WeChat
+/// Pay's is `timestamp \n nonce \n body \n`. Digest-based backends stream the pieces into
+/// SHA-256 with no copy and no heap; `ring` gets one contiguous buffer (built only when the
+/// message is not one already). Hosts whose RSA lives elsewhere (a secure element, an HSM) and
+/// takes a digest keep using the providers' `verify_with` hooks, or call the digest-based
+/// backends' own `verify_digest`.
+///
+/// Every backend applies the same rules, so swapping one for another changes speed and
+/// footprint, never a verdict: the signature must be exactly as long as the modulus
+/// ([`SignatureError::WrongLength`] otherwise), and must be the RSASSA-PKCS1-v1_5 signature
+/// (RFC 8017 §8.2.2) with SHA-256 (§9.2) of the message ([`SignatureError::Mismatch`]
+/// otherwise). Keys load under the same policy: 2048..=4096 bits, an odd modulus, an odd
+/// public exponent from 3 to 2³³−1.
+///
 /// Implement it to plug another RSA implementation into the providers
 /// ([`Notification::verify`](crate::alipay::notify::Notification::verify),
 /// [`verify_response`](crate::alipay::response::verify_response), WeChat Pay's `verify`);
-/// an implementation must give the verdicts described in the [module docs](self), which the
-/// crate's backends are differentially tested to agree on.
+/// an implementation must give the verdicts described above, which the crate's backends are
+/// differentially tested to agree on.
 ///
 /// ```
 /// use paystate::signature::{Rsa2Verifier, SignatureError, SignedMessage};
