@@ -5,6 +5,7 @@
 #
 #   tools/rsa_vs_openssl.sh               # full `cargo bench` of the RSA groups, then OpenSSL
 #   SKIP_BENCH=1 tools/rsa_vs_openssl.sh  # reuse the last criterion results under target/
+#   ICOUNT=1 tools/rsa_vs_openssl.sh      # also instructions per verify, ours and OpenSSL's
 #
 # The criterion figures are medians over the real signed content of Alipay's V1 vector (680
 # bytes, hashed inside each call); `openssl speed` verifies a 36-byte buffer, so its figure is
@@ -85,3 +86,26 @@ if ring is not None:
         f"| {ring / openssl_cpu_ns:.2f}× |"
     )
 EOF
+
+# Instructions per verification, exact and independent of the machine's load: ours from
+# tools/icount.sh, OpenSSL's by callgrind counting inside EVP_PKEY_verify during two
+# `openssl speed` runs of different lengths (the difference cancels the fixed costs).
+if [ -n "${ICOUNT:-}" ]; then
+    command -v valgrind >/dev/null || { echo "ICOUNT=1 needs valgrind" >&2; exit 2; }
+    scratch=$(mktemp -d)
+    trap 'rm -rf "$scratch"' EXIT
+    for s in 1 2; do
+        valgrind --tool=callgrind --toggle-collect=EVP_PKEY_verify \
+            --callgrind-out-file="$scratch/cg.$s" openssl speed -seconds "$s" rsa2048 \
+            >/dev/null 2>"$scratch/speed.$s"
+    done
+    n() { sed -n 's/.*public rsa.s for [0-9]*s: \([0-9]*\) .*/\1/p' "$scratch/speed.$1"; }
+    i() { sed -n 's/^summary: \([0-9]*\).*/\1/p' "$scratch/cg.$1"; }
+    openssl_icount=$(awk -v a="$(i 1)" -v b="$(i 2)" -v na="$(n 1)" -v nb="$(n 2)" \
+        'BEGIN { printf "%.0f", (b - a) / (nb - na) }')
+    echo
+    echo "OpenSSL verify under callgrind: $openssl_icount instructions"
+    tools/icount.sh rsa2- | awk -v o="$openssl_icount" '
+        NF == 2 && $1 ~ /\// { printf "%-44s %12.0f  %5.2f x OpenSSL\n", $1, $2, $2 / o; next }
+        { print }'
+fi
