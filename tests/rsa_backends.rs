@@ -6,8 +6,10 @@
 //! Every check compares the exact results (`Ok`, `WrongLength { .. }`, `Mismatch`): a backend
 //! that answered differently from the others on any input fails the test.
 //!
-//! Generating RSA keys is slow, so the pool is made once per test binary, from a seed
-//! (`RSA_POOL_SEED`, printed), and the properties vary messages, signatures and corruptions.
+//! Generating RSA keys is slow, so the pool is made once per test binary and the properties
+//! vary messages, signatures and corruptions. The generated keys are new on every run (over
+//! many runs, many keys); a failure names its key with the seed that made it, and
+//! `RSA_POOL_SEED=<seed>` makes the same pool again.
 #![cfg(all(feature = "rsa", feature = "ring", feature = "rsa-fixed"))]
 
 use std::sync::OnceLock;
@@ -141,13 +143,15 @@ fn pool() -> &'static [PoolKey] {
         let seed = std::env::var("RSA_POOL_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(0x5eed_2048_u64);
-        println!("RSA_POOL_SEED={seed}");
+            .unwrap_or_else(rand::random);
         let mut rng = StdRng::seed_from_u64(seed);
         let mut generate = |bits: usize, e: u64| {
             let key = rsa::PrivateKey::new_with_exp(&mut rng, bits, BoxedUint::from(e))
                 .expect("generates");
-            PoolKey::new(format!("generated {bits}-bit e={e}"), key)
+            PoolKey::new(
+                format!("generated {bits}-bit e={e}, RSA_POOL_SEED={seed}"),
+                key,
+            )
         };
         vec![
             generate(2048, 65537),
