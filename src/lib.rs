@@ -40,7 +40,8 @@
 //! - [`table`]: many payments keyed by order id, without a heap.
 //! - [`reconcile`]: the host's ledger against the provider's bill, streaming, no allocation.
 //! - [`alipay`]: strict form decoding, signed content, notifications to inputs, responses.
-//! - `signature` (RSA parts behind feature `rsa`): RSA2 keys, verification and signing.
+//! - [`signature`]: the RSA2 verification seam; keys, verification and signing behind the
+//!   backends' features (`rsa`, `ring`, `rsa-fixed`).
 //! - [`webhook`]: HMAC-SHA256 (the generic scheme and Stripe's) and WeChat Pay v3.
 //!
 //! ## Feature flags
@@ -49,6 +50,8 @@
 //! - `rsa` (default): RSA2 verification and signing (needs `alloc`).
 //! - `x509`: public keys and serials out of X.509 certificates (needs `rsa`).
 //! - `wechatpay` (default): WeChat Pay v3 platform keys and resource decryption (needs `x509`).
+//! - `ring`: RSA2 verification through `ring`, for std hosts (needs `alloc`).
+//! - `rsa-fixed`: RSA2 verification with no heap and no `alloc`, in fixed-size integers.
 //! - `defmt`: `defmt::Format` on every public type, for firmware logs.
 //! - `alloc`: helpers that return owned strings. The core never needs it.
 #![no_std]
