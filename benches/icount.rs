@@ -231,6 +231,36 @@ fn signature_cases(out: &mut Vec<(String, Runner)>) {
         "rsa2-verify/ring".into(),
         steady(Alipay::new, |a| a.ring_verify()),
     ));
+    #[cfg(feature = "ring")]
+    {
+        out.push((
+            "rsa2-verify-ring-backend/paystate".into(),
+            steady(Alipay::new, |a| a.ring_backend_verify()),
+        ));
+        out.push((
+            "rsa2-verify-ring-backend/ring".into(),
+            steady(Alipay::new, |a| a.ring_verify()),
+        ));
+        out.push((
+            "alipay-notify-v1-ring-backend/paystate".into(),
+            steady(Alipay::new, |a| a.notification_ring_backend()),
+        ));
+        out.push((
+            "alipay-notify-v1-ring-backend/ring-verify-alone".into(),
+            steady(Alipay::new, |a| a.ring_verify()),
+        ));
+    }
+    #[cfg(feature = "rsa-fixed")]
+    {
+        out.push((
+            "rsa2-verify-fixed-backend/paystate".into(),
+            steady(Alipay::new, |a| a.fixed_verify()),
+        ));
+        out.push((
+            "rsa2-verify-fixed-backend/ring".into(),
+            steady(Alipay::new, |a| a.ring_verify()),
+        ));
+    }
     out.push((
         "hmac-webhook-1KiB/paystate".into(),
         steady(HmacWebhook::new, |w| w.verify()),

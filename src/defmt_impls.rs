@@ -99,8 +99,27 @@ impl defmt::Format for crate::webhook::wechatpay::ApiV3Key {
     }
 }
 
+#[cfg(feature = "rsa-fixed")]
+impl<const LIMBS: usize> defmt::Format for crate::signature::FixedRsa2PublicKey<LIMBS> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "FixedRsa2PublicKey({=u32} bits, e = {=u64})",
+            self.bits(),
+            self.exponent()
+        )
+    }
+}
+
+#[cfg(feature = "ring")]
+impl defmt::Format for crate::signature::RingRsa2PublicKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "RingRsa2PublicKey({=u32} bits)", self.bits())
+    }
+}
+
 #[cfg(feature = "wechatpay")]
-impl defmt::Format for crate::webhook::wechatpay::PlatformKey {
+impl<K: defmt::Format> defmt::Format for crate::webhook::wechatpay::PlatformKey<K> {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
             f,

@@ -40,7 +40,8 @@
 //! - [`table`]: many payments keyed by order id, without a heap.
 //! - [`reconcile`]: the host's ledger against the provider's bill, streaming, no allocation.
 //! - [`alipay`]: strict form decoding, signed content, notifications to inputs, responses.
-//! - `signature` (RSA parts behind feature `rsa`): RSA2 keys, verification and signing.
+//! - [`signature`]: the RSA2 verification seam; keys, verification and signing behind the
+//!   backends' features (`rsa`, `ring`, `rsa-fixed`).
 //! - [`webhook`]: HMAC-SHA256 (the generic scheme and Stripe's) and WeChat Pay v3.
 //!
 //! ## Feature flags
@@ -49,11 +50,27 @@
 //! - `rsa` (default): RSA2 verification and signing (needs `alloc`).
 //! - `x509`: public keys and serials out of X.509 certificates (needs `rsa`).
 //! - `wechatpay` (default): WeChat Pay v3 platform keys and resource decryption (needs `x509`).
+//! - `ring`: RSA2 verification through `ring`, for std hosts (needs `alloc`).
+//! - `rsa-fixed`: RSA2 verification with no heap and no `alloc`, in fixed-size integers.
 //! - `defmt`: `defmt::Format` on every public type, for firmware logs.
 //! - `alloc`: helpers that return owned strings. The core never needs it.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// "Never panics on input", checked by the compiler in all library code. Unit tests are exempt,
+// as are integration tests, examples and benchmarks (crates of their own): a `[lints.clippy]`
+// table in Cargo.toml would apply to those too. Every `#[allow]` of these in `src/` carries a
+// `reason` saying why that one spot cannot panic or overflow.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "alloc")]

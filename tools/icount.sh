@@ -13,7 +13,8 @@ filter="${1:-}"
 lo="${ICOUNT_LO:-200}"
 hi="${ICOUNT_HI:-1200}"
 
-bin=$(cargo bench --bench icount --no-run --message-format=json 2>/dev/null |
+# Every feature: the RSA2 backends behind `ring` and `rsa-fixed` have cases of their own.
+bin=$(cargo bench --all-features --bench icount --no-run --message-format=json 2>/dev/null |
   sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 [ -x "$bin" ] || { echo "icount.sh: could not build the icount bench" >&2; exit 2; }
 out=$(mktemp -d)

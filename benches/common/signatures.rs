@@ -1,10 +1,17 @@
 //! The signature workloads: Alipay's real V1 trade notification and its key, the same RSA2
-//! verification through `ring`, and an HMAC webhook over a 1 KiB body.
+//! verification through `ring` and through each of the crate's backends (`ring`, the
+//! heap-free `rsa-fixed`, when their features are on), and an HMAC webhook over a 1 KiB body.
 
 use paystate::Timestamp;
 use paystate::alipay::content::{SignRule, SignedContent};
 use paystate::alipay::form::Form;
 use paystate::alipay::notify::Notification;
+#[cfg(feature = "rsa-fixed")]
+use paystate::signature::FixedRsa2048;
+#[cfg(feature = "ring")]
+use paystate::signature::RingRsa2PublicKey;
+#[cfg(any(feature = "ring", feature = "rsa-fixed"))]
+use paystate::signature::Rsa2Verifier;
 use paystate::signature::{MAX_SIGNATURE_LEN, Rsa2PublicKey, SignatureError, decode_signature};
 use paystate::webhook::{Duration, encode_hex, hmac};
 use rsa::pkcs1::EncodeRsaPublicKey;
@@ -25,6 +32,12 @@ pub struct Alipay {
     pub ring_key: Vec<u8>,
     pub signature: Vec<u8>,
     pub form_buf: Vec<u8>,
+    /// The same key in the `ring` backend.
+    #[cfg(feature = "ring")]
+    pub ring_backend: RingRsa2PublicKey,
+    /// The same key in the heap-free backend.
+    #[cfg(feature = "rsa-fixed")]
+    pub fixed: FixedRsa2048,
 }
 
 impl Alipay {
@@ -49,12 +62,45 @@ impl Alipay {
             ring_key,
             signature,
             form_buf,
+            #[cfg(feature = "ring")]
+            ring_backend: RingRsa2PublicKey::from_pem(KEY_PEM).expect("the vector's key"),
+            #[cfg(feature = "rsa-fixed")]
+            fixed: FixedRsa2048::from_pem(KEY_PEM).expect("the vector's key"),
         };
         // Every path verifies before anything is measured.
         assert_eq!(alipay.notification(), Ok(()));
         assert_eq!(alipay.rsa2_verify(), Ok(()));
         assert!(alipay.ring_verify());
+        #[cfg(feature = "ring")]
+        {
+            assert_eq!(alipay.ring_backend_verify(), Ok(()));
+            assert_eq!(alipay.notification_ring_backend(), Ok(()));
+        }
+        #[cfg(feature = "rsa-fixed")]
+        assert_eq!(alipay.fixed_verify(), Ok(()));
         alipay
+    }
+
+    /// SHA256withRSA over the signed content through the `ring` backend (the seam).
+    #[cfg(feature = "ring")]
+    pub fn ring_backend_verify(&self) -> Result<(), SignatureError> {
+        self.ring_backend
+            .verify_message(CONTENT.as_bytes(), &self.signature)
+    }
+
+    /// End to end, as [`Alipay::notification`], verified through the `ring` backend.
+    #[cfg(feature = "ring")]
+    pub fn notification_ring_backend(&mut self) -> Result<(), SignatureError> {
+        let form: Form<'_> = Form::decode(BODY.as_bytes(), &mut self.form_buf)
+            .map_err(|_| SignatureError::Missing)?;
+        Notification::verify(&form, SignRule::V1, &self.ring_backend).map(|_| ())
+    }
+
+    /// SHA256withRSA over the signed content through the heap-free backend (the seam).
+    #[cfg(feature = "rsa-fixed")]
+    pub fn fixed_verify(&self) -> Result<(), SignatureError> {
+        self.fixed
+            .verify_message(CONTENT.as_bytes(), &self.signature)
     }
 
     /// End to end: decode the form, build the signed content (V1), hash it, verify.

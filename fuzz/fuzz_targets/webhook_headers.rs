@@ -26,7 +26,7 @@ use paystate::Timestamp;
 use paystate::guard::{MAX_NONCE_LEN, ReplayError, ReplayGuard};
 use paystate::signature::x509::Certificate;
 use paystate::webhook::hmac::{self as generic, HmacError, HmacKey};
-use paystate::webhook::stripe::{self, SignatureHeaderError, SignatureHeader, StripeError};
+use paystate::webhook::stripe::{self, SignatureHeader, SignatureHeaderError, StripeError};
 use paystate::webhook::wechatpay::{
     self, Header, HeaderError as WechatHeaderError, Headers, PlatformKey, SIGNTEST_PREFIX,
     WechatError,
@@ -595,7 +595,10 @@ fn check_wechat(fresh: bool, pairs: &[(Name, HeaderValue)], body: &Body, now: Cl
                     Some(Header::Timestamp),
                 ),
                 Name::Nonce => (Header::Nonce.header_name().to_owned(), Some(Header::Nonce)),
-                Name::Serial => (Header::Serial.header_name().to_owned(), Some(Header::Serial)),
+                Name::Serial => (
+                    Header::Serial.header_name().to_owned(),
+                    Some(Header::Serial),
+                ),
                 Name::Signature => (
                     Header::Signature.header_name().to_owned(),
                     Some(Header::Signature),

@@ -4,7 +4,7 @@
 //!
 //! 1. decode the raw body once, strictly ([`Form::decode`]);
 //! 2. check the RSA2 signature with the pinned Alipay public key under the endpoint's rule
-//!    (`Notification::verify`, feature `rsa`) — only a [`Notification`] can be turned into
+//!    ([`Notification::verify`], with any RSA2 backend) — only a [`Notification`] can be turned into
 //!    an input, and only a signature check makes one;
 //! 3. the four business checks of docs/spec.md §4 against the host's configuration and the
 //!    payment's [`Facts`]: `app_id` and `seller_id` are the merchant's, `out_trade_no` is the
@@ -36,7 +36,7 @@ use crate::money::{AmountError, Money};
 use crate::payment::Outcome;
 use crate::payment::input::{EventId, IdError, Input, RefundId};
 use crate::provider::{Facts, MapError};
-use crate::signature::{MAX_SIGNATURE_LEN, SignatureError, decode_signature_bytes};
+use crate::signature::{MAX_SIGNATURE_LEN, Rsa2Verifier, SignatureError, decode_signature_bytes};
 
 use super::content::{SignRule, SignedContent, is_blank};
 use super::form::{Form, FormError, MAX_FIELDS};
@@ -254,7 +254,7 @@ impl fmt::Display for Reply {
 }
 
 /// A notification whose signature was checked with the host's pinned key. Only
-/// `Notification::verify` (feature `rsa`) or [`Notification::verify_with`] makes one, so an unverified
+/// [`Notification::verify`] or [`Notification::verify_with`] makes one, so an unverified
 /// body can never reach [`Notification::to_input`].
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -266,18 +266,22 @@ pub struct Notification<'f, 'b, const N: usize = MAX_FIELDS> {
 impl<'f, 'b, const N: usize> Notification<'f, 'b, N> {
     /// Checks the signature with the pinned Alipay public key, under the endpoint's rule
     /// ([`SignRule::V1`] for a trade `notify_url`). `sign_type` in the message is ignored:
-    /// the algorithm is always RSA2.
-    #[cfg(feature = "rsa")]
-    pub fn verify(
+    /// the algorithm is always RSA2. The key is any [`Rsa2Verifier`] backend
+    /// (`Rsa2PublicKey`, `RingRsa2PublicKey`, `FixedRsa2048`, ...).
+    pub fn verify<V: Rsa2Verifier>(
         form: &'f Form<'b, N>,
         rule: SignRule,
-        key: &crate::signature::Rsa2PublicKey,
+        key: &V,
     ) -> Result<Self, SignatureError> {
-        Notification::verify_with(form, rule, |digest, sig| key.verify_digest(digest, sig))
+        let sign = form.get_bytes("sign").ok_or(SignatureError::Missing)?;
+        let mut buf = [0u8; MAX_SIGNATURE_LEN];
+        let signature = decode_signature_bytes(sign, &mut buf)?;
+        key.verify_message(&SignedContent::new(form, rule), signature)?;
+        Ok(Notification { form, rule })
     }
 
-    /// Like `verify` (feature `rsa`), with the host's own RSA implementation (a secure
-    /// element, an HSM, a device without a heap): `check` gets the SHA-256 digest of the signed
+    /// Like [`Notification::verify`], with the host's own RSA implementation that takes a
+    /// digest (a secure element, an HSM): `check` gets the SHA-256 digest of the signed
     /// content and the decoded signature, and must verify SHA256withRSA PKCS#1 v1.5 with the
     /// pinned Alipay public key.
     pub fn verify_with<F>(

@@ -590,13 +590,13 @@ impl<'a> SignedResponse<'a> {
 /// Finds the signed content of a raw response to `method` and checks its signature with the
 /// pinned Alipay public key. On success the host parses the returned `content` (and treats
 /// [`ResponseKind::Error`] as a failed request).
-#[cfg(feature = "rsa")]
-pub fn verify_response<'a>(
+/// The key is any [`Rsa2Verifier`](crate::signature::Rsa2Verifier) backend.
+pub fn verify_response<'a, V: crate::signature::Rsa2Verifier>(
     raw: &'a str,
     method: &str,
-    key: &crate::signature::Rsa2PublicKey,
+    key: &V,
 ) -> Result<SignedResponse<'a>, ResponseError> {
-    signed_response(raw, method)?.verify_with(|content, sig| key.verify(content, sig))
+    signed_response(raw, method)?.verify_with(|content, sig| key.verify_message(content, sig))
 }
 
 /// Certificate mode: finds the signed content of a raw response to `method`, picks among the

@@ -4,19 +4,42 @@
 //! (an Alipay `sign_type`, a header): a notification that names another algorithm is simply
 //! checked with the pinned one and fails.
 //!
-//! This module is always compiled and never allocates: it holds the error types and the strict
-//! base64 decoding of a signature into a fixed buffer. The RSA keys themselves
-//! (`Rsa2PublicKey`, `Rsa2PrivateKey`) need the `rsa` feature, which needs a heap.
+//! This module is always compiled and never allocates: it holds the error types, the strict
+//! base64 decoding of a signature into a fixed buffer, and the seam every provider verifies
+//! through ([`Rsa2Verifier`], over a [`SignedMessage`]). The keys behind the seam are the
+//! backends, one feature each:
+//!
+//! - `rsa` (default): `Rsa2PublicKey` and `Rsa2PrivateKey` (request signing), on RustCrypto's
+//!   `rsa` crate; needs a heap.
+//! - `ring`: `RingRsa2PublicKey`, verification through `ring`, for std hosts.
+//! - `rsa-fixed`: `FixedRsa2PublicKey` ([`FixedRsa2048`](FixedRsa2PublicKey) and its
+//!   siblings), verification in fixed-size integers with no heap and no `alloc`, for firmware.
 
 use core::fmt;
 
 use base64ct::{Base64, Encoding};
+
+mod verifier;
+pub use self::verifier::{Rsa2Verifier, SHA256_DIGEST_INFO_PREFIX, SignedMessage, sha256_of};
 
 #[cfg(feature = "rsa")]
 mod rsa;
 
 #[cfg(feature = "rsa")]
 pub use self::rsa::{Rsa2PrivateKey, Rsa2PublicKey};
+
+#[cfg(any(feature = "rsa-fixed", feature = "ring"))]
+mod keyfile;
+
+#[cfg(feature = "rsa-fixed")]
+mod fixed;
+#[cfg(feature = "rsa-fixed")]
+pub use self::fixed::{FixedRsa2PublicKey, FixedRsa2048, FixedRsa3072, FixedRsa4096};
+
+#[cfg(feature = "ring")]
+mod ring;
+#[cfg(feature = "ring")]
+pub use self::ring::RingRsa2PublicKey;
 
 #[cfg(feature = "x509")]
 pub mod x509;
@@ -77,6 +100,14 @@ pub enum KeyError {
     /// The numbers are not a usable RSA key (even modulus, exponent out of range, primes that
     /// do not multiply to the modulus).
     InvalidKey,
+    /// The key is within the policy but larger than the fixed-size key type it is loaded
+    /// into (a 4096-bit key into `FixedRsa2048`): use a type of at least `bits` capacity.
+    ExceedsCapacity {
+        /// The key's modulus size.
+        bits: u32,
+        /// The most bits the type holds.
+        capacity_bits: u32,
+    },
 }
 
 impl fmt::Display for KeyError {
@@ -110,6 +141,13 @@ impl fmt::Display for KeyError {
                 )
             }
             KeyError::InvalidKey => f.write_str("the key's numbers are not a valid RSA key"),
+            KeyError::ExceedsCapacity {
+                bits,
+                capacity_bits,
+            } => write!(
+                f,
+                "a {bits}-bit RSA key does not fit a key type of {capacity_bits} bits"
+            ),
         }
     }
 }

@@ -282,6 +282,16 @@ impl Rsa2PublicKey {
     }
 }
 
+impl super::Rsa2Verifier for Rsa2PublicKey {
+    fn verify_message<M: super::SignedMessage + ?Sized>(
+        &self,
+        message: &M,
+        signature: &[u8],
+    ) -> Result<(), SignatureError> {
+        self.verify_digest(&super::sha256_of(message), signature)
+    }
+}
+
 /// The merchant's own RSA private key (Alipay's "应用私钥"), for signing requests to the
 /// provider.
 ///

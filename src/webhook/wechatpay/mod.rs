@@ -23,7 +23,7 @@ use super::{TimestampError, parse_timestamp};
 use crate::guard::{ReplayError, ReplayGuard};
 use crate::signature::x509::Certificate;
 use crate::signature::{
-    KeyError, MAX_SIGNATURE_LEN, Rsa2PublicKey, SignatureError, decode_signature,
+    KeyError, MAX_SIGNATURE_LEN, Rsa2PublicKey, Rsa2Verifier, SignatureError, decode_signature,
 };
 use crate::time::Timestamp;
 
@@ -195,14 +195,17 @@ enum KeyId {
 ///
 /// The host loads its platform keys once and passes them all to [`verify`]; during a key
 /// rotation WeChat Pay signs with the new key and the host must already hold it.
+///
+/// `K` is the RSA2 backend that verifies with it: `Rsa2PublicKey` unless the host picks
+/// another ([`PlatformKey::with_key`]).
 #[derive(Clone, PartialEq, Eq)]
-pub struct PlatformKey {
+pub struct PlatformKey<K = Rsa2PublicKey> {
     id: KeyId,
-    key: Rsa2PublicKey,
+    key: K,
     validity: Option<(Timestamp, Timestamp)>,
 }
 
-impl fmt::Debug for PlatformKey {
+impl<K: fmt::Debug> fmt::Debug for PlatformKey<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PlatformKey")
             .field("id", &self.id())
@@ -226,9 +229,11 @@ impl PlatformKey {
             validity: Some((certificate.not_before(), certificate.not_after())),
         })
     }
+}
 
+impl<K> PlatformKey<K> {
     /// A platform public key and its id as WeChat Pay shows it (`PUB_KEY_ID_...`).
-    pub fn from_public_key(id: &str, key: Rsa2PublicKey) -> Result<PlatformKey, KeyIdError> {
+    pub fn from_public_key(id: &str, key: K) -> Result<PlatformKey<K>, KeyIdError> {
         if id.is_empty() {
             return Err(KeyIdError { len: 0 });
         }
@@ -248,8 +253,19 @@ impl PlatformKey {
     }
 
     /// The RSA key.
-    pub fn key(&self) -> &Rsa2PublicKey {
+    pub fn key(&self) -> &K {
         &self.key
+    }
+
+    /// The same id and validity, verified with another RSA2 backend: load the certificate's
+    /// key into it (`RingRsa2PublicKey::from_der(certificate.subject_public_key_info_der())`)
+    /// and swap it in.
+    pub fn with_key<L>(self, key: L) -> PlatformKey<L> {
+        PlatformKey {
+            id: self.id,
+            key,
+            validity: self.validity,
+        }
     }
 
     /// The certificate's validity period (`notBefore`, `notAfter`), for a key loaded from a
@@ -352,10 +368,10 @@ impl Verified {
 /// fails its signature leaves the guard unchanged.
 ///
 /// On `Ok`, decrypt the resource and apply the input; on `Err`, answer with an error status.
-pub fn verify<const N: usize>(
+pub fn verify<const N: usize, K: Rsa2Verifier>(
     headers: &Headers<'_>,
     body: &[u8],
-    keys: &[PlatformKey],
+    keys: &[PlatformKey<K>],
     guard: &mut ReplayGuard<N>,
     now: Timestamp,
 ) -> Result<Verified, WechatError> {
@@ -379,10 +395,10 @@ pub fn verify<const N: usize>(
 ///
 /// This checks neither the window nor the nonce: a host uses [`verify`], which calls this in
 /// the right place. It is public for tools and for hosts with a replay store of their own.
-pub fn verify_signature(
+pub fn verify_signature<K: Rsa2Verifier>(
     headers: &Headers<'_>,
     body: &[u8],
-    keys: &[PlatformKey],
+    keys: &[PlatformKey<K>],
 ) -> Result<usize, WechatError> {
     if headers.signature.starts_with(SIGNTEST_PREFIX) {
         return Err(WechatError::SignTest);
@@ -395,9 +411,16 @@ pub fn verify_signature(
     let mut buf = [0u8; MAX_SIGNATURE_LEN];
     let signature =
         decode_signature(headers.signature, &mut buf).map_err(WechatError::Signature)?;
-    let digest = message_digest(headers.timestamp, headers.nonce, body);
+    let message: [&[u8]; 6] = [
+        headers.timestamp.as_bytes(),
+        b"\n",
+        headers.nonce.as_bytes(),
+        b"\n",
+        body,
+        b"\n",
+    ];
     key.key
-        .verify_digest(&digest, signature)
+        .verify_message(&message, signature)
         .map_err(WechatError::Signature)?;
     Ok(index)
 }
