@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The POS terminal firmware in CI: installs what is missing (qemu-system-arm from the distribution,
 # the thumbv7m-none-eabi target through rustup), builds the firmware, runs its shift under QEMU,
-# compares the transcript with expected-transcript.txt, and checks the footprint budgets
-# (footprint.sh). A transcript difference, a non-zero exit of the firmware, a hang or a budget
-# overrun fails the script.
+# checks that no allocator is linked, compares the transcript with expected-transcript.txt, and
+# checks the footprint budgets (footprint.sh). A linked allocator, a transcript difference, a
+# non-zero exit of the firmware, a hang or a budget overrun fails the script.
 #
 #   bash examples/pos-terminal/ci.sh
 #
@@ -32,6 +32,22 @@ fi
 
 echo "== building the firmware"
 cargo build --release --locked
+
+echo "== checking that no allocator is linked"
+# The firmware declares no global allocator and uses no `alloc`, so a dependency that allocated
+# would fail the link; the crate must be built without its heap-using features; and the symbol
+# table must hold none of the allocator shims (with a heap, LTO leaves one of them there under
+# its mangled name, such as `__rust_realloc`).
+if cargo tree --locked -e features -i paystate | grep -E 'paystate feature "(alloc|rsa)"'; then
+  echo "the crate is built with a feature that needs a heap (above)"
+  exit 1
+fi
+if readelf -s -W target/thumbv7m-none-eabi/release/pos-terminal |
+  grep -E '__rust_(alloc|dealloc|realloc|alloc_zeroed|alloc_error_handler|no_alloc_shim)|__rg_alloc|__rdl_alloc'; then
+  echo "an allocator is linked into the firmware (symbols above)"
+  exit 1
+fi
+echo "none: no heap feature, no allocator symbol"
 
 echo "== running the shift under QEMU (lm3s6965evb)"
 mkdir -p target

@@ -1,6 +1,6 @@
 //! Run-time footprint figures, printed to the host's stderr (so they never enter the compared
 //! transcript): static RAM from the linker's symbols, the stack's high-water mark from
-//! cortex-m-rt's stack paint, and the heap's high-water mark.
+//! cortex-m-rt's stack paint. There is no heap: the firmware links no allocator.
 
 use cortex_m_semihosting::heprintln;
 
@@ -37,13 +37,7 @@ pub fn report() {
     }
     let stack = top - reached;
     let statics = ebss - data;
-    #[cfg(feature = "rsa")]
-    let (heap_peak, heap_size) = (crate::heap::peak(), crate::heap::HEAP_SIZE);
-    #[cfg(not(feature = "rsa"))]
-    let (heap_peak, heap_size) = (0usize, 0usize);
     let sector = crate::flash::SECTOR_SIZE;
     // One line of key=value pairs, read by footprint.sh.
-    heprintln!(
-        "footprint: static_ram={statics} heap_arena={heap_size} flash_sector={sector} heap_peak={heap_peak} stack_peak={stack}"
-    );
+    heprintln!("footprint: static_ram={statics} flash_sector={sector} stack_peak={stack}");
 }

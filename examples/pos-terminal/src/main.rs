@@ -17,13 +17,8 @@
 #![no_std]
 #![no_main]
 
-#[cfg(feature = "rsa")]
-extern crate alloc;
-
 mod flash;
 mod footprint;
-#[cfg(feature = "rsa")]
-mod heap;
 mod provider;
 mod script;
 
@@ -259,8 +254,6 @@ fn outstanding(table: &Table) -> usize {
 
 #[entry]
 fn main() -> ! {
-    #[cfg(feature = "rsa")]
-    heap::init();
     let sector: &'static mut Sector = match cortex_m::singleton!(: Sector = Sector::erased()) {
         Some(sector) => sector,
         None => fail("the flash sector was taken twice"),

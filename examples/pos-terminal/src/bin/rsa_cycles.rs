@@ -1,6 +1,7 @@
 //! How long one RSA2 verification of an Alipay answer takes on the Cortex-M3: the firmware's
-//! `verify_response` call (find the signed content, decode the signature, SHA-256 of the
-//! content, the RSA public operation), counted with SysTick.
+//! `verify_response` call with the heap-free `FixedRsa2048` key (find the signed content,
+//! decode the signature, SHA-256 of the content, the RSA public operation), counted with
+//! SysTick.
 //!
 //! QEMU does not model cycles, so `footprint.sh` runs this probe with `-icount shift=0`: every
 //! instruction then takes one nanosecond of virtual time, and SysTick, clocked from the
@@ -11,13 +12,6 @@
 
 #![no_std]
 #![no_main]
-
-#[cfg(feature = "rsa")]
-extern crate alloc;
-
-#[cfg(feature = "rsa")]
-#[path = "../heap.rs"]
-mod heap;
 
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -67,8 +61,6 @@ fn spin(n: u32) {
 
 #[entry]
 fn main() -> ! {
-    #[cfg(feature = "rsa")]
-    heap::init();
     let Some(mut p) = cortex_m::Peripherals::take() else {
         panic!("peripherals taken twice");
     };
@@ -87,12 +79,10 @@ fn main() -> ! {
     let spin_ticks = now() - t0;
     let per_tick = (2 * u64::from(SPIN)) as f32 / spin_ticks as f32;
 
-    #[cfg(feature = "rsa")]
-    let key = match paystate::signature::Rsa2PublicKey::from_base64(KEY.trim()) {
+    let key = match paystate::signature::FixedRsa2048::from_base64(KEY) {
         Ok(key) => key,
         Err(_) => panic!("the pinned key does not parse"),
     };
-    let _ = KEY;
 
     const RUNS: u64 = 4;
     let mut ok = true;
@@ -104,10 +94,8 @@ fn main() -> ! {
     let insns = (ticks as f32 * per_tick) as u64;
     hprintln!(
         "rsa_cycles: backend={} calibration={per_tick:.3} instructions/tick verify_ticks={ticks} verify_instructions={insns} ok={ok}",
-        if cfg!(feature = "rsa") { "rsa" } else { "none" },
+        "fixed",
     );
-    #[cfg(feature = "rsa")]
-    hprintln!("rsa_cycles: heap_peak={}", heap::peak());
     debug::exit(if ok {
         debug::EXIT_SUCCESS
     } else {
