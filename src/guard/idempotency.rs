@@ -4,8 +4,8 @@ use core::fmt;
 
 use sha2::{Digest, Sha256};
 
-use super::slots::{Blank, Fingerprint, Table};
-use super::{expired, fingerprint};
+use super::fingerprint;
+use super::slots::{Blank, Fingerprint, Memory, expired};
 use crate::time::{Duration, Timestamp};
 
 /// Longest idempotency key accepted, in bytes.
@@ -229,16 +229,13 @@ impl<O> Blank for Record<O> {
 /// snapshot (`guard::snapshot`, feature `serde`) equals the original.
 #[derive(Clone)]
 pub struct IdempotencyStore<const N: usize, O> {
-    pub(super) table: Table<N, Record<O>>,
-    pub(super) retention: u64,
-    pub(super) floor: Option<Timestamp>,
+    /// The remembered keys; the memory's limit is the retention.
+    pub(super) memory: Memory<N, Record<O>>,
 }
 
 impl<const N: usize, O: PartialEq> PartialEq for IdempotencyStore<N, O> {
     fn eq(&self, other: &Self) -> bool {
-        self.retention == other.retention
-            && self.floor == other.floor
-            && self.table.same_entries(&other.table)
+        self.memory.same(&other.memory)
     }
 }
 
@@ -258,31 +255,29 @@ impl<const N: usize, O: Clone> IdempotencyStore<N, O> {
     /// `begin`.
     pub const fn with_retention(retention: Duration) -> Self {
         IdempotencyStore {
-            table: Table::new(),
-            retention: retention.as_secs(),
-            floor: None,
+            memory: Memory::new(retention.as_secs()),
         }
     }
 
     /// The retention `R`, in seconds.
     pub const fn retention(&self) -> Duration {
-        Duration::from_secs(self.retention)
+        Duration::from_secs(self.memory.limit)
     }
 
     /// The begin time of the newest entry that left memory (dropped or evicted), or `None` if
     /// none has. Unknown keys are refused while `now − floor ≤ R`.
     pub const fn floor(&self) -> Option<Timestamp> {
-        self.floor
+        self.memory.floor
     }
 
     /// How many keys are held now (some may be past retention and not yet dropped).
     pub const fn len(&self) -> usize {
-        self.table.len()
+        self.memory.table.len()
     }
 
     /// Whether no key is held.
     pub const fn is_empty(&self) -> bool {
-        self.table.len() == 0
+        self.memory.table.len() == 0
     }
 
     /// How many keys it can hold: `N`.
@@ -313,37 +308,28 @@ impl<const N: usize, O: Clone> IdempotencyStore<N, O> {
         // Unknown (or past retention, which is the same). Refuse while a key forgotten early
         // may still be inside its retention. Dropping the expired entries below cannot change
         // this answer: each of them is older than `R` already.
-        if let Some(floor) = self.floor
-            && !expired(floor, now, self.retention)
+        if let Some(floor) = self.memory.floor
+            && !self.memory.expired(floor, now)
         {
             return Err(IdempotencyError::MaybeForgotten {
-                until: floor.saturating_add(self.retention).saturating_add(1),
+                until: floor.saturating_add(self.memory.limit).saturating_add(1),
             });
         }
 
-        // Drop what is past retention (including this key's old entry, if any); they sit at
-        // the front of the heap.
-        while let Some(oldest) = self.table.oldest().map(|e| e.time) {
-            if !expired(oldest, now, self.retention) {
-                break;
-            }
-            self.forget_oldest();
-        }
-        // Still full: evict the entry begun earliest. The new key is not that one (it was not
-        // found), and no earlier eviction can be it (the floor check passed), so it may
-        // proceed; unknown keys after it are refused until the evicted one's retention ends.
-        if self.table.is_full() {
-            self.forget_oldest();
-        }
+        // Drop what is past retention (including this key's old entry, if any); still full:
+        // evict the entry begun earliest. The new key is not that one (it was not found), and
+        // no earlier eviction can be it (the floor check passed), so it may proceed; unknown
+        // keys after it are refused until the evicted one's retention ends.
+        self.memory.make_room(now);
         let record = Record {
             request,
             outcome: None,
         };
         // Cannot fail: the table has room now, and `fp` is not in it.
-        match self.table.insert(now, fp, record) {
+        match self.memory.table.insert(now, fp, record) {
             Ok(()) => Ok(Begin::Proceed),
             Err(_) => Err(IdempotencyError::MaybeForgotten {
-                until: now.saturating_add(self.retention).saturating_add(1),
+                until: now.saturating_add(self.memory.limit).saturating_add(1),
             }),
         }
     }
@@ -360,11 +346,12 @@ impl<const N: usize, O: Clone> IdempotencyStore<N, O> {
         now: Timestamp,
     ) -> Result<(), IdempotencyError> {
         let fp = key_fingerprint(key)?;
-        let retention = self.retention;
+        let retention = self.memory.limit;
         let entry = self
+            .memory
             .table
             .find(&fp)
-            .and_then(|pos| self.table.get_mut(pos))
+            .and_then(|pos| self.memory.table.get_mut(pos))
             .filter(|e| !expired(e.time, now, retention))
             .ok_or(IdempotencyError::UnknownKey)?;
         if entry.value.outcome.is_some() {
@@ -383,15 +370,21 @@ impl<const N: usize, O: Clone> IdempotencyStore<N, O> {
     /// outcome is never dropped on request); either way nothing changes.
     pub fn release(&mut self, key: &[u8]) -> Result<(), IdempotencyError> {
         let fp = key_fingerprint(key)?;
-        let pos = self.table.find(&fp).ok_or(IdempotencyError::UnknownKey)?;
+        let pos = self
+            .memory
+            .table
+            .find(&fp)
+            .ok_or(IdempotencyError::UnknownKey)?;
         let completed = self
+            .memory
             .table
             .get(pos)
             .is_some_and(|e| e.value.outcome.is_some());
         if completed {
             return Err(IdempotencyError::AlreadyCompleted);
         }
-        self.table
+        self.memory
+            .table
             .remove_at(pos)
             .map(|_| ())
             .ok_or(IdempotencyError::UnknownKey)
@@ -399,14 +392,7 @@ impl<const N: usize, O: Clone> IdempotencyStore<N, O> {
 
     /// The entry for `fp` if it is held and within retention at `now`.
     fn live(&self, fp: &Fingerprint, now: Timestamp) -> Option<&super::slots::Entry<Record<O>>> {
-        let entry = self.table.get(self.table.find(fp)?)?;
-        (!expired(entry.time, now, self.retention)).then_some(entry)
-    }
-
-    fn forget_oldest(&mut self) {
-        if let Some(gone) = self.table.pop_oldest() {
-            self.floor = Some(self.floor.map_or(gone.time, |f| f.max(gone.time)));
-        }
+        self.memory.live(fp, now)
     }
 }
 
@@ -420,9 +406,9 @@ impl<const N: usize, O> fmt::Debug for IdempotencyStore<N, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IdempotencyStore")
             .field("capacity", &N)
-            .field("len", &self.table.len())
-            .field("retention", &self.retention)
-            .field("floor", &self.floor)
+            .field("len", &self.memory.table.len())
+            .field("retention", &self.memory.limit)
+            .field("floor", &self.memory.floor)
             .finish()
     }
 }
@@ -458,7 +444,7 @@ mod tests {
                     let _ = s.release(&key);
                 }
             }
-            assert!(s.table.is_consistent(), "after operation {i}");
+            assert!(s.memory.table.is_consistent(), "after operation {i}");
             assert!(s.len() <= 4);
         }
     }

@@ -43,8 +43,3 @@ fn fingerprint(domain: &[u8], bytes: &[u8]) -> Fingerprint {
     }
     out
 }
-
-/// Whether `time` lies more than `limit` seconds before `now` (never, if `now` is earlier).
-fn expired(time: crate::Timestamp, now: crate::Timestamp, limit: u64) -> bool {
-    now.checked_since(time).is_some_and(|age| age > limit)
-}

@@ -2,8 +2,8 @@
 
 use core::fmt;
 
-use super::slots::{Fingerprint, Table};
-use super::{expired, fingerprint};
+use super::fingerprint;
+use super::slots::{Fingerprint, Memory};
 use crate::time::{Duration, Timestamp, WindowError, check_window};
 
 /// Longest nonce accepted, in bytes. WeChat Pay v3 sends 32.
@@ -133,16 +133,13 @@ impl core::error::Error for ReplayError {}
 /// (`guard::snapshot`, feature `serde`) equals the original.
 #[derive(Clone)]
 pub struct ReplayGuard<const N: usize> {
-    pub(super) table: Table<N, ()>,
-    pub(super) tolerance: u64,
-    pub(super) floor: Option<Timestamp>,
+    /// The remembered requests; the memory's limit is the tolerance.
+    pub(super) memory: Memory<N, ()>,
 }
 
 impl<const N: usize> PartialEq for ReplayGuard<N> {
     fn eq(&self, other: &Self) -> bool {
-        self.tolerance == other.tolerance
-            && self.floor == other.floor
-            && self.table.same_entries(&other.table)
+        self.memory.same(&other.memory)
     }
 }
 
@@ -162,31 +159,29 @@ impl<const N: usize> ReplayGuard<N> {
     /// in either direction.
     pub const fn with_tolerance(tolerance: Duration) -> Self {
         ReplayGuard {
-            table: Table::new(),
-            tolerance: tolerance.as_secs(),
-            floor: None,
+            memory: Memory::new(tolerance.as_secs()),
         }
     }
 
     /// The tolerance `T`, in seconds.
     pub const fn tolerance(&self) -> Duration {
-        Duration::from_secs(self.tolerance)
+        Duration::from_secs(self.memory.limit)
     }
 
     /// The timestamp of the newest entry that ever left memory, or `None` if none has.
     /// Every request at or below it is refused as stale.
     pub const fn floor(&self) -> Option<Timestamp> {
-        self.floor
+        self.memory.floor
     }
 
     /// How many requests are remembered now.
     pub const fn len(&self) -> usize {
-        self.table.len()
+        self.memory.table.len()
     }
 
     /// Whether no request is remembered.
     pub const fn is_empty(&self) -> bool {
-        self.table.len() == 0
+        self.memory.table.len() == 0
     }
 
     /// How many requests it can remember: `N`.
@@ -198,12 +193,12 @@ impl<const N: usize> ReplayGuard<N> {
     /// signature so that clearly stale or future-dated messages cost no signature check.
     pub fn check_window(&self, timestamp: Timestamp, now: Timestamp) -> Result<(), ReplayError> {
         // Step 1 is the same two-sided window every webhook scheme checks.
-        let tolerance = Duration::from_secs(self.tolerance);
+        let tolerance = Duration::from_secs(self.memory.limit);
         check_window(timestamp, now, tolerance).map_err(|e| match e {
             WindowError::FromFuture { .. } => ReplayError::FromFuture,
             _ => ReplayError::Stale,
         })?;
-        match self.floor {
+        match self.memory.floor {
             Some(floor) if timestamp <= floor => Err(ReplayError::Stale),
             _ => Ok(()),
         }
@@ -256,39 +251,22 @@ impl<const N: usize> ReplayGuard<N> {
         now: Timestamp,
     ) -> Result<(), ReplayError> {
         // Decide first, read-only, so that a refusal changes nothing.
-        if let Some(pos) = self.table.find(&fp) {
-            let remembered = self.table.get(pos).map_or(timestamp, |e| e.time);
-            // An expired entry is as good as gone: it is dropped below with the others.
-            if !expired(remembered, now, self.tolerance) {
-                return Err(ReplayError::Replayed);
-            }
+        // An expired entry is as good as gone: it is dropped below with the others.
+        if self.memory.live(&fp, now).is_some() {
+            return Err(ReplayError::Replayed);
         }
-        // Expired entries sit at the front of the heap (expiry is monotone in the timestamp).
-        // Every one of them is older than `timestamp`, which passed the window, so the floor
-        // stays below it.
-        while let Some(oldest) = self.table.oldest().map(|e| e.time) {
-            if !expired(oldest, now, self.tolerance) {
-                break;
-            }
-            self.forget_oldest();
-        }
-        // Still full and nothing could be dropped: the entry with the oldest timestamp goes,
-        // and the floor rises to it (§3.1 step 5). The request itself is still accepted and
-        // remembered (step 4), even if its timestamp is not above the new floor: a replay of it
-        // is then refused as remembered or, once it leaves memory too, as at or below the floor.
-        if self.table.is_full() {
-            self.forget_oldest();
-        }
+        // Expired entries go first; every one of them is older than `timestamp`, which passed
+        // the window, so the floor stays below it. Still full and nothing could be dropped: the
+        // entry with the oldest timestamp goes, and the floor rises to it (§3.1 step 5). The
+        // request itself is still accepted and remembered (step 4), even if its timestamp is
+        // not above the new floor: a replay of it is then refused as remembered or, once it
+        // leaves memory too, as at or below the floor.
+        self.memory.make_room(now);
         // Cannot fail: the table has room now, and `fp` is not in it.
-        self.table
+        self.memory
+            .table
             .insert(timestamp, fp, ())
             .map_err(|()| ReplayError::Stale)
-    }
-
-    fn forget_oldest(&mut self) {
-        if let Some(gone) = self.table.pop_oldest() {
-            self.floor = Some(self.floor.map_or(gone.time, |f| f.max(gone.time)));
-        }
     }
 }
 
@@ -299,7 +277,7 @@ impl<const N: usize> ReplayGuard<N> {
     /// (`--cfg fuzzing`), for the `replay_guard` target.
     #[doc(hidden)]
     pub fn is_consistent(&self) -> bool {
-        self.table.is_consistent()
+        self.memory.table.is_consistent()
     }
 }
 
@@ -313,9 +291,9 @@ impl<const N: usize> fmt::Debug for ReplayGuard<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplayGuard")
             .field("capacity", &N)
-            .field("len", &self.table.len())
-            .field("tolerance", &self.tolerance)
-            .field("floor", &self.floor)
+            .field("len", &self.memory.table.len())
+            .field("tolerance", &self.memory.limit)
+            .field("floor", &self.memory.floor)
             .finish()
     }
 }
@@ -342,10 +320,10 @@ mod tests {
             // A clock that wanders back and forth; some requests are refused.
             let now = 1_000 + (i * 7) % 23;
             let _ = g.record(t(now - (i % 5)), &nonce, t(now));
-            assert!(g.table.is_consistent(), "after request {i}");
+            assert!(g.memory.table.is_consistent(), "after request {i}");
             assert!(g.len() <= 4);
-            assert!(g.floor >= floor_before, "the floor never goes down");
-            floor_before = g.floor;
+            assert!(g.floor() >= floor_before, "the floor never goes down");
+            floor_before = g.floor();
         }
     }
 }

@@ -516,3 +516,70 @@ mod tests {
         }
     }
 }
+
+/// Whether `time` lies more than `limit` seconds before `now` (never, if `now` is earlier).
+pub(crate) fn expired(time: Timestamp, now: Timestamp, limit: u64) -> bool {
+    now.checked_since(time).is_some_and(|age| age > limit)
+}
+
+/// The bookkeeping both guards share: the remembered entries, how long one is kept (the
+/// replay guard's tolerance, the idempotency store's retention, in seconds), and the floor —
+/// the newest time of an entry that ever left memory (docs/spec.md §3.1 step 5, §3.2).
+#[derive(Clone)]
+pub(crate) struct Memory<const N: usize, V> {
+    pub(crate) table: Table<N, V>,
+    pub(crate) limit: u64,
+    pub(crate) floor: Option<Timestamp>,
+}
+
+impl<const N: usize, V: Blank> Memory<N, V> {
+    /// Nothing remembered, nothing ever forgotten.
+    pub(crate) const fn new(limit: u64) -> Self {
+        Memory {
+            table: Table::new(),
+            limit,
+            floor: None,
+        }
+    }
+
+    /// Whether an entry of `time` is past the limit at `now`.
+    pub(crate) fn expired(&self, time: Timestamp, now: Timestamp) -> bool {
+        expired(time, now, self.limit)
+    }
+
+    /// The remembered, unexpired entry of `fp`.
+    pub(crate) fn live(&self, fp: &Fingerprint, now: Timestamp) -> Option<&Entry<V>> {
+        let entry = self.table.get(self.table.find(fp)?)?;
+        (!self.expired(entry.time, now)).then_some(entry)
+    }
+
+    /// Makes room for one more entry at `now`: drops every expired entry (they sit at the
+    /// front of the heap: expiry is monotone in the time), then, if still full, evicts the
+    /// oldest. Each entry that leaves raises the floor to its time.
+    pub(crate) fn make_room(&mut self, now: Timestamp) {
+        while let Some(oldest) = self.table.oldest().map(|e| e.time) {
+            if !self.expired(oldest, now) {
+                break;
+            }
+            self.forget_oldest();
+        }
+        if self.table.is_full() {
+            self.forget_oldest();
+        }
+    }
+
+    fn forget_oldest(&mut self) {
+        if let Some(gone) = self.table.pop_oldest() {
+            self.floor = Some(self.floor.map_or(gone.time, |f| f.max(gone.time)));
+        }
+    }
+}
+
+impl<const N: usize, V: PartialEq> Memory<N, V> {
+    /// The same limit, floor and remembered entries, however the memory is laid out.
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        self.limit == other.limit
+            && self.floor == other.floor
+            && self.table.same_entries(&other.table)
+    }
+}

@@ -256,9 +256,9 @@ pub fn encode_replay_guard<'b, const N: usize>(
 ) -> Result<&'b mut [u8], GuardSnapshotError> {
     encode_table(
         REPLAY_GUARD_FORMAT,
-        guard.tolerance,
-        guard.floor,
-        &guard.table,
+        guard.memory.limit,
+        guard.memory.floor,
+        &guard.memory.table,
         buf,
         |_, ()| Ok(()),
     )
@@ -280,8 +280,8 @@ pub fn decode_replay_guard<const N: usize>(
 ) -> Result<ReplayGuard<N>, GuardSnapshotError> {
     let (header, mut reader) = Header::read(bytes, REPLAY_GUARD_FORMAT, N)?;
     let mut guard = ReplayGuard::with_tolerance(crate::time::Duration::from_secs(header.limit));
-    guard.floor = header.floor;
-    reader.entries(&mut guard.table, header.count, |_| Ok(()))?;
+    guard.memory.floor = header.floor;
+    reader.entries(&mut guard.memory.table, header.count, |_| Ok(()))?;
     reader.finish()?;
     Ok(guard)
 }
@@ -298,9 +298,9 @@ pub fn encode_idempotency_store<'b, const N: usize, O: Serialize>(
 ) -> Result<&'b mut [u8], GuardSnapshotError> {
     encode_table(
         IDEMPOTENCY_STORE_FORMAT,
-        store.retention,
-        store.floor,
-        &store.table,
+        store.memory.limit,
+        store.memory.floor,
+        &store.memory.table,
         buf,
         |w, record| {
             w.put(record.request.as_bytes())?;
@@ -329,8 +329,8 @@ pub fn decode_idempotency_store<const N: usize, O: Clone + DeserializeOwned>(
     let (header, mut reader) = Header::read(bytes, IDEMPOTENCY_STORE_FORMAT, N)?;
     let mut store =
         IdempotencyStore::with_retention(crate::time::Duration::from_secs(header.limit));
-    store.floor = header.floor;
-    reader.entries(&mut store.table, header.count, |r| {
+    store.memory.floor = header.floor;
+    reader.entries(&mut store.memory.table, header.count, |r| {
         let request: [u8; 32] = r.take()?;
         let outcome: Option<O> = r.take()?;
         Ok(Record {

@@ -2,18 +2,6 @@
 //! behind it: [`Rsa2Verifier`] over a [`SignedMessage`] (documented there, as re-exported from
 //! `paystate::signature`).
 
-// Input decides every branch here: no panicking shortcut may reach it (tests excepted).
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::indexing_slicing,
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::arithmetic_side_effects
-    )
-)]
-
 use sha2::{Digest, Sha256};
 
 use super::SignatureError;
