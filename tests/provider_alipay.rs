@@ -863,3 +863,34 @@ mod x509_cert_for_tests {
         AlipayCertificate::new(&Certificate::parse(&std::fs::read(path).unwrap()).unwrap()).unwrap()
     }
 }
+
+/// Every RSA2 backend behind the seam verifies the same answer: the heap-free one a terminal
+/// links, and `ring` on a server.
+#[cfg(all(feature = "rsa-fixed", feature = "ring"))]
+#[test]
+fn an_answer_verifies_with_every_rsa2_backend() {
+    use paystate::provider::alipay::verify_answer_with_key;
+    use paystate::signature::{FixedRsa2048, RingRsa2PublicKey};
+    let spki = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/keys/app2048.spki.der"
+    ))
+    .unwrap();
+    let fixed = FixedRsa2048::from_der(&spki).unwrap();
+    let ring = RingRsa2PublicKey::from_der(&spki).unwrap();
+    let content = format!(
+        r#"{{"code":"10000","out_trade_no":"{ORDER}","trade_status":"TRADE_SUCCESS","total_amount":"99.90"}}"#
+    );
+    let raw = signed_answer("alipay.trade.query", &content);
+    let facts_payment = payment();
+    let want = Ok(Input::succeed(
+        derived(&["alipay.trade.query", ORDER, "TRADE_SUCCESS"]),
+        cny("99.90"),
+    ));
+    let by_fixed = verify_answer_with_key(&raw, Request::Query, &fixed).unwrap();
+    assert_eq!(by_fixed.to_input(&Facts::of(ORDER, &facts_payment)), want);
+    let by_ring = verify_answer_with_key(&raw, Request::Query, &ring).unwrap();
+    assert_eq!(by_ring.to_input(&Facts::of(ORDER, &facts_payment)), want);
+    let forged = raw.replace("99.90", "99.91");
+    assert!(verify_answer_with_key(&forged, Request::Query, &fixed).is_err());
+}

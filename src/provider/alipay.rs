@@ -280,6 +280,28 @@ fn verified_response<'a>(
     }
 }
 
+/// [`verify_answer`] in key mode with any RSA2 backend behind the
+/// [`Rsa2Verifier`](crate::signature::Rsa2Verifier) seam: the heap-free `FixedRsa2048` on
+/// firmware (feature `rsa-fixed`), `RingRsa2PublicKey` on a server (feature `ring`), or the
+/// default `Rsa2PublicKey`. Needs no heap itself.
+///
+/// Errors: as [`verify_answer`].
+pub fn verify_answer_with_key<'a, 'q, V: crate::signature::Rsa2Verifier>(
+    raw: &'a str,
+    request: Request<'q>,
+    key: &V,
+) -> Result<Verified<Answer<'a, 'q>>, AnswerError> {
+    let signed = crate::alipay::response::verify_response(raw, request.method(), key)?;
+    if signed.is_encrypted() {
+        return Err(AnswerError::Encrypted);
+    }
+    Ok(Verified::new(Answer::parse(
+        signed.content,
+        signed.kind,
+        request,
+    )?))
+}
+
 /// Finds, verifies (with the pinned keys: a public key, or certificates in certificate mode)
 /// and parses the answer to `request` in the raw response text `raw`, byte for byte as
 /// received.
