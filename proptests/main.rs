@@ -1,7 +1,7 @@
 //! Property tests: random input sequences across several payments, checked step by step
-//! against a simple reference model and against every invariant of docs/spec.md §2.5; random
-//! request streams (with a clock that jumps back and forth) through the guards of §3; the
-//! Alipay form decoder and response scan; the payment table.
+//! against the shared reference model (model/) and against every invariant of docs/spec.md
+//! §2.5; random request streams (with a clock that jumps back and forth) through the guards
+//! of §3; the Alipay form decoder and response scan; the payment table.
 
 mod alipay;
 mod engine;

@@ -6,9 +6,11 @@
 //! common) or from arbitrary text, ticks on a clock that also runs backwards, applying the same
 //! input twice in a row, and snapshot round trips mid-sequence.
 //!
-//! The model is written from the spec text with plain `Vec`s and full ids, not from the
-//! engine: after every step the target asserts agreement with it (outcome, rejection data,
-//! effects, status, money, version, remembered ids and refunds) and every invariant of §2.5.
+//! The model is the shared reference model (`paystate-model`, in model/; the property tests
+//! drive the same one), written from the spec text with plain `Vec`s and full ids, not from
+//! the engine: after every step the target asserts agreement with it (outcome, rejection
+//! data, effects, status, money, version, obligations, remembered ids and refunds) and every
+//! invariant of §2.5.
 //!
 //! Set `PAYSTATE_FUZZ_JSONL=<file>` to have the target write the operations as JSON lines for
 //! the replay driver (`cargo run --example replay < file`) as it executes them, and the answers
@@ -22,11 +24,9 @@ use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use paystate::{
-    Currency, Effect, EventId, IdError, Input, LateSuccess, MAX_ID_LEN, Money, Outcome, Payment,
-    RefundId, RefundRequestId, Rejection, Status, Timestamp,
-};
+use paystate::{Currency, LateSuccess, Money, Outcome, Payment, Timestamp};
 use paystate_fuzz::{check_state, check_step, check_twice, no_alloc, round_trip};
+use paystate_model::{Command, Model, Terms, Want, driver};
 use serde_json::{Value, json};
 
 /// At most this many payments per run.
@@ -205,256 +205,24 @@ fn id_text(id: &Id, prefix: &str, pool: u8) -> String {
     }
 }
 
-/// An input as the model sees it: kind and every field, ids in full.
-#[derive(Debug, Clone, PartialEq)]
-enum Command {
-    Initiate,
-    Succeed(Money),
-    Fail(String),
-    Cancel,
-    Close,
-    Refund(String, Money),
-}
-
-/// What the model expects.
-#[derive(Debug, PartialEq)]
-enum Want {
-    Applied(Vec<Effect>),
-    Duplicate,
-    Ignored,
-    Rejected(Rejection),
-}
-
-fn got(outcome: &Outcome) -> Want {
-    match outcome {
-        Outcome::Applied(effects) => Want::Applied(effects.to_vec()),
-        Outcome::Duplicate => Want::Duplicate,
-        Outcome::Ignored => Want::Ignored,
-        Outcome::Rejected(r) => Want::Rejected(*r),
-    }
-}
-
-/// One payment as docs/spec.md §2 describes it, with plain vectors.
-#[derive(Debug, Clone)]
-struct Model {
-    amount: Money,
-    expires_at: Option<u64>,
-    policy: LateSuccess,
-    status: Status,
-    paid: u64,
-    refunded: u64,
-    version: u32,
-    /// The last `event_capacity` applied inputs, oldest first.
-    events: Vec<(String, Command)>,
-    event_capacity: usize,
-    /// Every recorded refund, in order.
-    refunds: Vec<(String, Money)>,
-    refund_capacity: usize,
-    /// Whether `refund_required` was answered when `paid` became > 0.
-    refund_required_emitted: bool,
-    /// A `close_trade` obligation is outstanding (§2.6).
-    close_pending: bool,
-    /// The payment's refund request number, taken from the engine when it was created (its
-    /// stability is what the model checks).
-    late_refund: RefundRequestId,
-}
-
-impl Model {
-    fn open(&self) -> bool {
-        matches!(self.status, Status::Pending | Status::Processing)
-    }
-
-    fn late(&self) -> bool {
-        matches!(self.status, Status::Failed | Status::Cancelled)
-    }
-
-    fn balance(&self) -> u64 {
-        self.paid - self.refunded
-    }
-
-    /// §2.5 item 8: the obligations outstanding now.
-    fn outstanding(&self) -> Vec<Effect> {
-        let mut out = Vec::new();
-        if self.close_pending {
-            out.push(Effect::CloseTrade);
-        }
-        if self.late() && self.balance() > 0 {
-            out.push(Effect::RefundRequired {
-                amount: Money::from_minor(self.balance(), self.amount.currency()),
-                refund_id: self.late_refund,
-            });
-        }
-        out
-    }
-
-    /// §2.3: the event-id check, then the input's own rules.
-    fn apply(&mut self, event: &str, cmd: &Command) -> Want {
-        if let Some((_, seen)) = self.events.iter().find(|(e, _)| e == event) {
-            return if seen == cmd {
-                Want::Duplicate
-            } else {
-                Want::Rejected(Rejection::IdempotencyConflict)
-            };
-        }
-        let want = self.decide(cmd);
-        if matches!(want, Want::Applied(_)) {
-            self.version += 1;
-            self.events.push((event.to_owned(), cmd.clone()));
-            if self.events.len() > self.event_capacity {
-                self.events.remove(0);
-            }
-        }
-        want
-    }
-
-    fn decide(&mut self, cmd: &Command) -> Want {
-        use Status::*;
-        let currency = self.amount.currency();
-        match cmd {
-            Command::Initiate => {
-                if self.status == Pending {
-                    self.status = Processing;
-                    Want::Applied(vec![])
-                } else {
-                    Want::Ignored
-                }
-            }
-            Command::Succeed(m) => {
-                if m.currency() != currency {
-                    return Want::Rejected(Rejection::CurrencyMismatch {
-                        expected: currency,
-                        got: m.currency(),
-                    });
-                }
-                if m.minor_units() != self.amount.minor_units() {
-                    return Want::Rejected(Rejection::AmountMismatch {
-                        expected: self.amount.minor_units(),
-                        got: m.minor_units(),
-                    });
-                }
-                if self.paid > 0 {
-                    return Want::Ignored;
-                }
-                if self.open() {
-                    self.status = Succeeded;
-                    self.paid = self.amount.minor_units();
-                    return Want::Applied(vec![]);
-                }
-                if self.status == Failed && self.policy == LateSuccess::Accept {
-                    self.status = Succeeded;
-                    self.paid = self.amount.minor_units();
-                    return Want::Applied(vec![]);
-                }
-                if self.late() {
-                    self.paid = self.amount.minor_units();
-                    self.refund_required_emitted = true;
-                    // A paid trade cannot be closed: the capture discharges the close.
-                    self.close_pending = false;
-                    return Want::Applied(vec![Effect::RefundRequired {
-                        amount: self.amount,
-                        refund_id: self.late_refund,
-                    }]);
-                }
-                // succeeded and refunded have paid > 0: answered above.
-                unreachable!("status {:?} with nothing paid", self.status)
-            }
-            Command::Fail(_) => {
-                if self.open() {
-                    self.status = Failed;
-                    Want::Applied(vec![])
-                } else {
-                    Want::Ignored
-                }
-            }
-            Command::Cancel => match self.status {
-                Pending | Processing => {
-                    self.status = Cancelled;
-                    self.close_pending = true;
-                    Want::Applied(vec![Effect::CloseTrade])
-                }
-                Succeeded => Want::Rejected(Rejection::InvalidTransition),
-                Failed | Cancelled | Refunded => Want::Ignored,
-            },
-            Command::Close => match self.status {
-                Pending | Processing => {
-                    self.status = Cancelled;
-                    Want::Applied(vec![])
-                }
-                Cancelled if self.close_pending => {
-                    self.close_pending = false;
-                    Want::Applied(vec![])
-                }
-                Succeeded => Want::Rejected(Rejection::InvalidTransition),
-                Failed | Cancelled | Refunded => Want::Ignored,
-            },
-            Command::Refund(refund_id, m) => {
-                if let Some((_, recorded)) = self.refunds.iter().find(|(r, _)| r == refund_id) {
-                    return if recorded == m {
-                        Want::Duplicate
-                    } else {
-                        Want::Rejected(Rejection::IdempotencyConflict)
-                    };
-                }
-                if self.paid == 0 {
-                    return Want::Rejected(Rejection::InvalidTransition);
-                }
-                if m.currency() != currency {
-                    return Want::Rejected(Rejection::CurrencyMismatch {
-                        expected: currency,
-                        got: m.currency(),
-                    });
-                }
-                if m.is_zero() {
-                    return Want::Rejected(Rejection::InvalidAmount);
-                }
-                if m.minor_units() > self.balance() {
-                    return Want::Rejected(Rejection::RefundExceedsBalance {
-                        balance: self.balance(),
-                        requested: m.minor_units(),
-                    });
-                }
-                if self.refunds.len() >= self.refund_capacity {
-                    return Want::Rejected(Rejection::TooManyRefunds);
-                }
-                self.refunds.push((refund_id.clone(), *m));
-                self.refunded += m.minor_units();
-                if self.refunded == self.paid {
-                    self.status = Refunded;
-                }
-                Want::Applied(vec![])
-            }
-        }
-    }
-
-    fn tick(&mut self, now: u64) -> Want {
-        if self.open() && self.expires_at.is_some_and(|t| t <= now) {
-            self.status = Status::Cancelled;
-            self.close_pending = true;
-            self.version += 1;
-            Want::Applied(vec![Effect::CloseTrade])
-        } else {
-            Want::Ignored
-        }
-    }
-
-    fn resolve(&self, amt: Amt, cur: Cur) -> Money {
-        let full = self.amount.minor_units();
-        let minor = match amt {
-            Amt::Full => full,
-            Amt::Balance => self.balance(),
-            Amt::Zero => 0,
-            Amt::Over(n) => full.saturating_add(1 + u64::from(n)),
-            Amt::Under(n) => full.saturating_sub(1 + u64::from(n)),
-            Amt::Part(n) => (u128::from(full) * u128::from(n) / 256) as u64,
-            Amt::Tiny(n) => u64::from(n),
-            Amt::Any(n) => n,
-        };
-        let c = match cur {
-            Cur::Same => self.amount.currency(),
-            Cur::Other(p) => currency(p),
-        };
-        Money::from_minor(minor, c)
-    }
+/// A generated amount in the currency `cur`, relative to what the model holds.
+fn resolve(m: &Model, amt: Amt, cur: Cur) -> Money {
+    let full = m.amount().minor_units();
+    let minor = match amt {
+        Amt::Full => full,
+        Amt::Balance => m.balance(),
+        Amt::Zero => 0,
+        Amt::Over(n) => full.saturating_add(1 + u64::from(n)),
+        Amt::Under(n) => full.saturating_sub(1 + u64::from(n)),
+        Amt::Part(n) => (u128::from(full) * u128::from(n) / 256) as u64,
+        Amt::Tiny(n) => u64::from(n),
+        Amt::Any(n) => n,
+    };
+    let c = match cur {
+        Cur::Same => m.amount().currency(),
+        Cur::Other(p) => currency(p),
+    };
+    Money::from_minor(minor, c)
 }
 
 /// Where the JSON lines go when `PAYSTATE_FUZZ_JSONL` is set.
@@ -488,53 +256,6 @@ impl Lines {
     }
 }
 
-/// The driver's answer (docs/spec.md §7) that the model expects, field for field.
-fn answer(name: &str, m: &Model, want: &Want, snapshot: Option<&[u8]>) -> Value {
-    let (outcome, error, effects): (&str, Option<&str>, &[Effect]) = match want {
-        Want::Applied(effects) => ("applied", None, effects),
-        Want::Duplicate => ("duplicate", None, &[]),
-        Want::Ignored => ("ignored", None, &[]),
-        Want::Rejected(r) => ("rejected", Some(r.code()), &[]),
-    };
-    let outcome = if snapshot.is_some() {
-        "snapshot"
-    } else {
-        outcome
-    };
-    let mut v = json!({"payment": name, "outcome": outcome});
-    if let Some(e) = error {
-        v["error"] = json!(e);
-    }
-    if let Some(bytes) = snapshot {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        v["bytes"] = json!(hex);
-        v["size"] = json!(bytes.len());
-    }
-    let money = |minor| Money::from_minor(minor, m.amount.currency()).to_string();
-    v["status"] = json!(m.status.name());
-    v["version"] = json!(m.version);
-    v["paid"] = json!(money(m.paid));
-    v["refunded"] = json!(money(m.refunded));
-    v["effects"] = effects_json(effects);
-    v["pending_effects"] = effects_json(&m.outstanding());
-    v
-}
-
-fn effects_json(effects: &[Effect]) -> Value {
-    effects
-        .iter()
-        .map(|e| match e {
-            Effect::CloseTrade => json!({"type": "close_trade"}),
-            Effect::RefundRequired { amount, refund_id } => json!({
-                "type": "refund_required",
-                "amount": amount.to_string(),
-                "refund_id": refund_id.as_str(),
-            }),
-        })
-        .collect::<Vec<Value>>()
-        .into()
-}
-
 /// One payment under test: the engine's, the model's, and what the harness observed.
 struct Slot<const E: usize, const R: usize> {
     name: String,
@@ -548,125 +269,18 @@ fn fail_at(line: usize, what: impl std::fmt::Display) -> ! {
     panic!("driver line {line}: {what}")
 }
 
-/// Agreement with the model, beyond the outcome.
+/// Agreement with the model beyond the outcome, and with the harness's own count of
+/// `applied` outcomes.
 fn agree<const E: usize, const R: usize>(s: &Slot<E, R>) -> Result<(), String> {
-    let (p, m) = (&s.payment, &s.model);
-    let engine = (
-        p.status(),
-        p.paid().minor_units(),
-        p.refunded().minor_units(),
-        p.version(),
-        p.refund_count(),
-    );
-    let model = (m.status, m.paid, m.refunded, m.version, m.refunds.len());
-    if engine != model {
-        return Err(format!(
-            "engine (status, paid, refunded, version, refunds) {engine:?} != model {model:?}"
-        ));
-    }
-    if p.version() != s.applied {
+    s.model.agrees_with(&s.payment)?;
+    if s.payment.version() != s.applied {
         return Err(format!(
             "version {} but {} applied outcomes",
-            p.version(),
+            s.payment.version(),
             s.applied
         ));
     }
-    if matches!(p.status(), Status::Failed | Status::Cancelled)
-        && p.paid() != p.refunded()
-        && !m.refund_required_emitted
-    {
-        return Err("funds lost: captured on a dead payment, no refund_required".into());
-    }
-    // §2.5 item 8: the obligations are exactly what the model says is outstanding.
-    let pending = p.pending_effects();
-    if pending.as_slice() != m.outstanding().as_slice() {
-        return Err(format!(
-            "pending_effects {pending:?}, model outstanding {:?}",
-            m.outstanding()
-        ));
-    }
-    if p.refund_request_id() != m.late_refund {
-        return Err("the refund request number changed".into());
-    }
     Ok(())
-}
-
-/// The remembered ids and recorded refunds, by their public accessors (SHA-256 per id: run at
-/// snapshots and at the end, not every step).
-fn agree_deep<const E: usize, const R: usize>(s: &Slot<E, R>) -> Result<(), String> {
-    for (id, _) in &s.model.events {
-        let Ok(event) = EventId::new(id.as_bytes()) else {
-            return Err(format!("model remembers an invalid id {id:?}"));
-        };
-        if !s.payment.remembers(event) {
-            return Err(format!("engine forgot event {id:?}, one of the last {E}"));
-        }
-    }
-    for (id, amount) in &s.model.refunds {
-        let Ok(refund) = RefundId::new(id.as_bytes()) else {
-            return Err(format!("model recorded an invalid refund id {id:?}"));
-        };
-        if s.payment.recorded_refund(refund) != Some(*amount) {
-            return Err(format!(
-                "refund {id:?}: engine {:?}, model {amount:?}",
-                s.payment.recorded_refund(refund)
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn id_checked(text: &str) -> Result<(), IdError> {
-    if text.is_empty() || text.len() > MAX_ID_LEN {
-        Err(IdError { len: text.len() })
-    } else {
-        Ok(())
-    }
-}
-
-/// Builds the engine input, checking the id rules of §2.1 on the way. `None`: an id the
-/// engine refused, as it must.
-fn build(event: &str, cmd: &Command) -> Option<Input> {
-    let id = EventId::new(event.as_bytes());
-    assert_eq!(id.map(|_| ()), id_checked(event), "event id {event:?}");
-    let id = id.ok()?;
-    Some(match cmd {
-        Command::Initiate => Input::initiate(id),
-        Command::Succeed(m) => Input::succeed(id, *m),
-        Command::Fail(reason) => {
-            let input = Input::fail(id, reason);
-            assert_eq!(input.map(|_| ()), id_checked(reason), "reason {reason:?}");
-            input.ok()?
-        }
-        Command::Cancel => Input::cancel(id),
-        Command::Close => Input::close(id),
-        Command::Refund(refund_id, m) => {
-            let r = RefundId::new(refund_id.as_bytes());
-            assert_eq!(
-                r.map(|_| ()),
-                id_checked(refund_id),
-                "refund id {refund_id:?}"
-            );
-            Input::refund(id, r.ok()?, *m)
-        }
-    })
-}
-
-fn input_json(event: &str, cmd: &Command) -> Value {
-    match cmd {
-        Command::Initiate => json!({"type": "initiate", "event_id": event}),
-        Command::Succeed(m) => json!({
-            "type": "succeed", "event_id": event,
-            "amount": m.to_string(), "currency": m.currency().code(),
-        }),
-        Command::Fail(reason) => json!({"type": "fail", "event_id": event, "reason": reason}),
-        Command::Cancel => json!({"type": "cancel", "event_id": event}),
-        Command::Close => json!({"type": "close", "event_id": event}),
-        Command::Refund(refund_id, m) => json!({
-            "type": "refund", "event_id": event, "refund_id": refund_id,
-            "amount": m.to_string(), "currency": m.currency().code(),
-        }),
-    }
 }
 
 /// After one input or tick: counts an applied outcome, writes the model's expected answer,
@@ -684,8 +298,8 @@ fn settle<const E: usize, const R: usize>(
     if matches!(outcome, Outcome::Applied(_)) {
         slot.applied += 1;
     }
-    lines.expect(|| answer(&slot.name, &slot.model, &want, None));
-    let result = if got(&outcome) != want {
+    lines.expect(|| driver::answer(&slot.name, &slot.model, &want, None));
+    let result = if Want::of(&outcome) != want {
         Err(format!(
             "{} on {before:?}: engine {outcome:?}, model {want:?}",
             what()
@@ -714,7 +328,7 @@ fn apply<const E: usize, const R: usize>(
     now: u64,
     twice: bool,
 ) {
-    let Some(input) = no_alloc("building an input", || build(event, command)) else {
+    let Some(input) = no_alloc("building an input", || command.input(event)) else {
         return;
     };
     let rounds = if twice { 2 } else { 1 };
@@ -722,7 +336,7 @@ fn apply<const E: usize, const R: usize>(
     for _ in 0..rounds {
         lines.emit(|| {
             json!({"op": "apply", "payment": slot.name, "now": now,
-                   "input": input_json(event, command)})
+                   "input": driver::input(event, command)})
         });
         let before = slot.payment.clone();
         let outcome = no_alloc("Payment::apply", || {
@@ -761,23 +375,15 @@ fn run<const E: usize, const R: usize>(s: &Scenario, out: Option<(File, File)>) 
             LateSuccess::Refund
         };
         let name = format!("p{i}");
-        lines.emit(|| {
-            let mut v = json!({
-                "op": "create", "payment": name, "amount": amount.to_string(),
-                "currency": c.code(), "now": start,
-            });
-            if let Some(t) = expires_at {
-                v["expires_at"] = json!(t);
-            }
-            v["late_success"] = json!(policy.name());
-            v
-        });
+        let terms = Terms::new(amount)
+            .with_deadline(expires_at)
+            .with_late_success(policy)
+            .with_capacity(E, R);
+        lines.emit(|| driver::create(&name, &terms, start));
         let created = Payment::<E, R>::with_capacity(amount, Timestamp::from_secs(start));
         let Ok(mut payment) = created else {
-            lines.expect(
-                || json!({"payment": name, "outcome": "rejected", "error": "invalid_amount"}),
-            );
-            if minor != 0 {
+            lines.expect(|| driver::create_refused(&name));
+            if terms.check().is_ok() {
                 fail_at(
                     lines.count,
                     format!("creating {amount:?} failed: {created:?}"),
@@ -786,8 +392,11 @@ fn run<const E: usize, const R: usize>(s: &Scenario, out: Option<(File, File)>) 
             slots.push(None);
             continue;
         };
-        if minor == 0 {
-            fail_at(lines.count, "a payment of zero was created");
+        if let Err(e) = terms.check() {
+            fail_at(
+                lines.count,
+                format!("created {amount:?}, the model says {e:?}"),
+            );
         }
         payment = payment.with_late_success(policy);
         if let Some(t) = expires_at {
@@ -796,27 +405,8 @@ fn run<const E: usize, const R: usize>(s: &Scenario, out: Option<(File, File)>) 
         if let Err(e) = check_state(&payment) {
             fail_at(lines.count, e);
         }
-        let model = Model {
-            amount,
-            expires_at,
-            policy,
-            status: Status::Pending,
-            paid: 0,
-            refunded: 0,
-            version: 0,
-            events: Vec::new(),
-            event_capacity: E,
-            refunds: Vec::new(),
-            refund_capacity: R,
-            refund_required_emitted: false,
-            close_pending: false,
-            late_refund: payment.refund_request_id(),
-        };
-        lines.expect(|| {
-            let mut created = answer(&name, &model, &Want::Ignored, None);
-            created["outcome"] = json!("created");
-            created
-        });
+        let model = Model::new(terms, payment.refund_request_id());
+        lines.expect(|| driver::created(&name, &model));
         slots.push(Some(Slot {
             name,
             payment,
@@ -853,7 +443,7 @@ fn run<const E: usize, const R: usize>(s: &Scenario, out: Option<(File, File)>) 
                 let command = match cmd {
                     Cmd::Initiate => Command::Initiate,
                     Cmd::Succeed { amount, currency } => {
-                        Command::Succeed(slot.model.resolve(*amount, *currency))
+                        Command::Succeed(resolve(&slot.model, *amount, *currency))
                     }
                     Cmd::Fail { reason } => Command::Fail(match reason {
                         Reason::Pool(b) => if *b { "PAYERROR" } else { "EXPIRED" }.into(),
@@ -867,7 +457,7 @@ fn run<const E: usize, const R: usize>(s: &Scenario, out: Option<(File, File)>) 
                         currency,
                     } => Command::Refund(
                         id_text(refund, "r", 24),
-                        slot.model.resolve(*amount, *currency),
+                        resolve(&slot.model, *amount, *currency),
                     ),
                 };
                 apply(slot, &mut lines, &event, &command, now, *twice);
@@ -877,7 +467,7 @@ fn run<const E: usize, const R: usize>(s: &Scenario, out: Option<(File, File)>) 
                     serial += 1;
                     let command = Command::Refund(
                         format!("rb{serial}"),
-                        slot.model.resolve(*amount, Cur::Same),
+                        resolve(&slot.model, *amount, Cur::Same),
                     );
                     apply(
                         slot,
@@ -912,21 +502,24 @@ fn run<const E: usize, const R: usize>(s: &Scenario, out: Option<(File, File)>) 
                     Ok((restored, bytes)) => {
                         slot.payment = restored;
                         let m = &slot.model;
-                        lines.expect(|| answer(&slot.name, m, &Want::Ignored, Some(&bytes)));
+                        lines
+                            .expect(|| driver::answer(&slot.name, m, &Want::Ignored, Some(&bytes)));
                     }
                     Err(e) => fail_at(lines.count, format!("snapshot: {e}")),
                 }
                 if slot.payment.status().rank() != rank {
                     fail_at(lines.count, "a snapshot round trip changed the rank");
                 }
-                if let Err(e) = agree(slot).and_then(|()| agree_deep(slot)) {
+                if let Err(e) =
+                    agree(slot).and_then(|()| slot.model.agrees_deeply_with(&slot.payment))
+                {
                     fail_at(lines.count, format!("after a snapshot round trip: {e}"));
                 }
             }
         }
     }
     for slot in slots.iter().flatten() {
-        if let Err(e) = agree_deep(slot) {
+        if let Err(e) = slot.model.agrees_deeply_with(&slot.payment) {
             fail_at(lines.count, format!("{} at the end: {e}", slot.name));
         }
     }
