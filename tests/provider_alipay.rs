@@ -894,3 +894,102 @@ fn an_answer_verifies_with_every_rsa2_backend() {
     let forged = raw.replace("99.90", "99.91");
     assert!(verify_answer_with_key(&forged, Request::Query, &fixed).is_err());
 }
+
+/// Two refunds' notifications delivered out of order (the later cumulative total first):
+/// with or without the host's requested refunds, both are acknowledged and the recorded
+/// refunds add up to what Alipay refunded.
+#[test]
+fn refund_notifications_out_of_order_are_acknowledged_and_add_up() {
+    let r1 = notification_params(
+        "TRADE_SUCCESS",
+        "nr-r1",
+        &[("out_biz_no", "R1"), ("refund_fee", "30.00")],
+    );
+    let r2 = notification_params(
+        "TRADE_SUCCESS",
+        "nr-r2",
+        &[("out_biz_no", "R2"), ("refund_fee", "50.00")],
+    );
+    // Without the requested refunds: R2's total is recorded first, R1 is already inside it.
+    let mut p = paid();
+    assert!(matches!(
+        p.apply(&map_note(&r2, &p).unwrap(), t(2_000)),
+        Outcome::Applied(_)
+    ));
+    let late = map_note(&r1, &p).unwrap();
+    assert!(p.apply(&late, t(2_100)).should_acknowledge());
+    assert_eq!(p.refunded(), cny("50.00"));
+    // With them, each refund is recorded at its own amount.
+    let requested = [
+        (RefundId::new(b"R1").unwrap(), cny("30.00")),
+        (RefundId::new(b"R2").unwrap(), cny("20.00")),
+    ];
+    let map = |params: &[(String, String)], p: &Payment| {
+        let mut body = String::new();
+        encode_pairs(
+            params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .chain([("sign", "c2ln")]),
+            &mut body,
+        )
+        .unwrap();
+        let mut buf = vec![0u8; body.len()];
+        let form = Form::decode(body.as_bytes(), &mut buf).unwrap();
+        let note = Notification::verify_with(&form, SignRule::V1, |_, _| Ok(())).unwrap();
+        note.to_input(
+            &MERCHANT,
+            &Facts::of(ORDER, p).with_requested_refunds(&requested),
+        )
+    };
+    let mut q = paid();
+    let second = map(&r2, &q).unwrap();
+    assert!(matches!(q.apply(&second, t(2_000)), Outcome::Applied(_)));
+    let first = map(&r1, &q).unwrap();
+    assert!(matches!(q.apply(&first, t(2_100)), Outcome::Applied(_)));
+    assert_eq!(
+        q.recorded_refund(RefundId::new(b"R1").unwrap()),
+        Some(cny("30.00"))
+    );
+    assert_eq!(
+        q.recorded_refund(RefundId::new(b"R2").unwrap()),
+        Some(cny("20.00"))
+    );
+    assert_eq!(q.refunded(), cny("50.00"));
+    // Redelivered, both are duplicates.
+    assert_eq!(
+        q.apply(&map(&r1, &q).unwrap(), t(2_200)),
+        Outcome::Duplicate
+    );
+    assert_eq!(
+        q.apply(&map(&r2, &q).unwrap(), t(2_300)),
+        Outcome::Duplicate
+    );
+}
+
+/// One refund confirmed twice under two ids (a TRADE_CLOSED without `out_biz_no`, recorded
+/// under its notify_id, then the host's own trade.refund answer): the second adds nothing and
+/// is acknowledged, never a rejection.
+#[test]
+fn a_refund_confirmed_twice_under_two_ids_is_nothing_to_apply() {
+    let mut p = paid();
+    let closed = notification_params("TRADE_CLOSED", "nc-1", &[("refund_fee", "99.90")]);
+    assert!(matches!(
+        p.apply(&map_note(&closed, &p).unwrap(), t(2_000)),
+        Outcome::Applied(_)
+    ));
+    assert_eq!(p.status(), Status::Refunded);
+    let requested = [(RefundId::new(b"R9").unwrap(), cny("99.90"))];
+    let request = Request::Refund {
+        out_request_no: "R9",
+    };
+    let content = format!(
+        r#"{{"code":"10000","out_trade_no":"{ORDER}","refund_fee":"99.90","fund_change":"N"}}"#
+    );
+    let raw = signed_answer(request.method(), &content);
+    let answer = verified(&raw, request).unwrap();
+    assert_eq!(
+        answer.to_input(&Facts::of(ORDER, &p).with_requested_refunds(&requested)),
+        Err(MapError::NothingToApply)
+    );
+}

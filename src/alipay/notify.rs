@@ -27,8 +27,10 @@
 //!
 //! `refund_fee` is the trade's *cumulative* refunded amount (Alipay's refund notification
 //! fields `out_biz_no`, `refund_fee`, `gmt_refund`), so one refund's amount is found by
-//! [`Facts::refund_amount`]: the recorded amount if the payment recorded `out_biz_no`, else
-//! the amount the host requested under it, else `refund_fee` minus the other recorded refunds.
+//! [`Facts::refund_amount`]: the recorded amount if the payment recorded `out_biz_no`; nothing
+//! (the notification is read as its status) if `refund_fee` does not exceed the other recorded
+//! refunds; else the amount the host requested under it, else `refund_fee` minus the other
+//! recorded refunds.
 
 use core::fmt;
 
@@ -137,9 +139,10 @@ pub enum NotifyError {
     InvalidNotifyId(IdError),
     /// `out_biz_no` (the refund's id) is not 1..=64 bytes.
     InvalidRefundId(IdError),
-    /// A refund notification whose cumulative `refund_fee` does not cover the refunds it must
-    /// include (the notifications of two refunds arrived out of order): answered `fail`, and
-    /// Alipay redelivers it later.
+    /// A refund notification whose cumulative `refund_fee` is smaller than the refund the host
+    /// requested under its `out_biz_no`: the notification contradicts the request. Answered
+    /// `fail`; alert. (Notifications that merely arrive out of order are acknowledged: see
+    /// [`Facts::refund_amount`].)
     RefundNotCovered {
         /// `refund_fee`, in minor units.
         cumulative: u64,
@@ -414,11 +417,10 @@ impl<'f, 'b, const N: usize> Notification<'f, 'b, N> {
         match facts.refund_amount(refund_id, cumulative) {
             Ok(amount) => Ok(Some((refund_id, amount))),
             // Nothing beyond the recorded refunds: the notification only restates them (a
-            // TRADE_CLOSED after refunds the host recorded from its own refund answers).
-            Err(MapError::RefundNotCovered {
-                cumulative,
-                recorded,
-            }) if cumulative == recorded && out_biz_no.is_none() => Ok(None),
+            // TRADE_CLOSED after refunds the host recorded from its own refund answers, or a
+            // refund's notification arriving after a later one's). It is read as the status it
+            // carries, which the engine answers `ignored` on a payment that holds refunds.
+            Err(MapError::NothingToApply) => Ok(None),
             Err(MapError::RefundNotCovered {
                 cumulative,
                 recorded,

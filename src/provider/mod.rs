@@ -164,12 +164,23 @@ impl<'a> Facts<'a> {
     ///
     /// 1. if the payment recorded `id`, the recorded amount (so a redelivery maps to the same
     ///    refund, and is a `duplicate`);
-    /// 2. else if the host requested `id`, the requested amount, provided the total covers it;
-    /// 3. else `cumulative` minus every other recorded refund.
+    /// 2. else, if `cumulative` does not exceed the other recorded refunds, the report adds
+    ///    nothing to what is recorded: [`MapError::NothingToApply`], which the host
+    ///    acknowledges. This is the case of two refunds' reports arriving out of order (the
+    ///    later total was recorded first, so the earlier one is already accounted for) and of
+    ///    one refund confirmed twice under two ids (a `TRADE_CLOSED` recorded under its
+    ///    `notify_id`, then the host's own `trade.refund` answer);
+    /// 3. else, if the host requested `id`, the requested amount, provided `cumulative` covers
+    ///    it (the report that names a refund includes it);
+    /// 4. else `cumulative` minus the other recorded refunds.
     ///
-    /// [`MapError::RefundNotCovered`] when the total does not cover what it should (the
-    /// notifications of two refunds arrived out of order: answer `fail`, and the provider
-    /// redelivers it later).
+    /// Errors: [`MapError::NothingToApply`] as in 2; [`MapError::RefundNotCovered`] when a
+    /// requested refund is larger than the total that reports it (the report contradicts the
+    /// request: alert); [`MapError::CurrencyMismatch`] for a total in another currency.
+    ///
+    /// In money the ledger always follows the provider: the recorded refunds add up to the
+    /// largest cumulative total reported. Without the host's requested refunds, a refund whose
+    /// report arrives after a later one is recorded inside that later one's amount.
     pub fn refund_amount(&self, id: RefundId, cumulative: Money) -> Result<Money, MapError> {
         if cumulative.currency() != self.currency() {
             return Err(MapError::CurrencyMismatch {
@@ -181,24 +192,24 @@ impl<'a> Facts<'a> {
             return Ok(recorded);
         }
         let others = self.recorded_total_except(id);
-        let not_covered = MapError::RefundNotCovered {
-            cumulative: cumulative.minor_units(),
-            recorded: others,
-        };
+        if cumulative.minor_units() <= others {
+            return Err(MapError::NothingToApply);
+        }
         if let Some(requested) = self.requested_refund(id) {
-            let needed = others
-                .checked_add(requested.minor_units())
-                .ok_or(not_covered)?;
-            return if needed <= cumulative.minor_units() {
+            return if requested.minor_units() <= cumulative.minor_units() {
                 Ok(requested)
             } else {
-                Err(not_covered)
+                Err(MapError::RefundNotCovered {
+                    cumulative: cumulative.minor_units(),
+                    recorded: others,
+                })
             };
         }
-        match cumulative.minor_units().checked_sub(others) {
-            Some(amount) if amount > 0 => Ok(Money::from_minor(amount, self.currency())),
-            _ => Err(not_covered),
-        }
+        // Cannot underflow: cumulative > others (checked above).
+        Ok(Money::from_minor(
+            cumulative.minor_units().saturating_sub(others),
+            self.currency(),
+        ))
     }
 }
 
@@ -239,7 +250,8 @@ pub enum MapError {
     UnknownCurrency,
     /// The provider's status is not one this mapping knows.
     UnknownStatus,
-    /// A cumulative refunded total does not cover the refunds it should include.
+    /// A cumulative refunded total is smaller than the refund the host requested under the id
+    /// it reports: the report contradicts the request.
     RefundNotCovered {
         /// The provider's cumulative total, in minor units.
         cumulative: u64,

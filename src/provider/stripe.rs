@@ -506,15 +506,9 @@ fn refund_input(
     )?;
     let refund_id =
         RefundId::new(event_id_text.as_bytes()).map_err(|_| MapError::BadField("id"))?;
-    match facts.refund_amount(refund_id, cumulative) {
-        Ok(amount) => Ok(Input::refund(event_id, refund_id, amount)),
-        // Every refund this total covers is recorded already (under other ids).
-        Err(MapError::RefundNotCovered {
-            cumulative,
-            recorded,
-        }) if cumulative == recorded => Err(MapError::NothingToApply),
-        Err(e) => Err(e),
-    }
+    // A total that every recorded refund covers already is NothingToApply (acknowledged).
+    let amount = facts.refund_amount(refund_id, cumulative)?;
+    Ok(Input::refund(event_id, refund_id, amount))
 }
 
 /// Verifies an event: the `Stripe-Signature` header, the window around `now` and the MAC,
