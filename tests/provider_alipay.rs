@@ -993,3 +993,36 @@ fn a_refund_confirmed_twice_under_two_ids_is_nothing_to_apply() {
         Err(MapError::NothingToApply)
     );
 }
+
+/// Alipay prices a trade in CNY, or in `trans_currency` for a cross-border one: a notification
+/// priced in another currency than the payment's is refused, whatever its digits.
+#[test]
+fn a_notification_priced_in_another_currency_is_refused() {
+    let p = paid();
+    let usd = notification_params("TRADE_SUCCESS", "n-usd", &[("trans_currency", "USD")]);
+    assert_eq!(
+        map_note(&usd, &p),
+        Err(NotifyError::Map(MapError::CurrencyMismatch {
+            expected: Currency::CNY,
+            got: Currency::USD
+        }))
+    );
+    let bogus = notification_params("TRADE_SUCCESS", "n-xxx", &[("trans_currency", "XYZ")]);
+    assert_eq!(
+        map_note(&bogus, &p),
+        Err(NotifyError::Map(MapError::UnknownCurrency))
+    );
+    let cny = notification_params("TRADE_SUCCESS", "n-cny", &[("trans_currency", "CNY")]);
+    assert!(map_note(&cny, &p).is_ok());
+    // A USD payment cannot be paid by a notification without trans_currency (CNY).
+    let dollars: Payment =
+        Payment::new(Money::parse("99.90", Currency::USD).unwrap(), t(1_000)).unwrap();
+    let plain = notification_params("TRADE_SUCCESS", "n-plain", &[]);
+    assert_eq!(
+        map_note(&plain, &dollars),
+        Err(NotifyError::Map(MapError::CurrencyMismatch {
+            expected: Currency::USD,
+            got: Currency::CNY
+        }))
+    );
+}

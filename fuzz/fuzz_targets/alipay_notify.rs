@@ -296,6 +296,21 @@ fn reference_input(
             }
         },
     };
+    // Priced in CNY, or in trans_currency (cross-border); the payments here are CNY.
+    if let Some(code) = field(fields, "trans_currency") {
+        match Currency::from_code(code) {
+            Err(_) => errors.push(NotifyError::Map(
+                paystate::provider::MapError::UnknownCurrency,
+            )),
+            Ok(c) if c != Currency::CNY => errors.push(NotifyError::Map(
+                paystate::provider::MapError::CurrencyMismatch {
+                    expected: Currency::CNY,
+                    got: c,
+                },
+            )),
+            Ok(_) => {}
+        }
+    }
     let total = amount("total_amount", &mut errors);
     if let Some(t) = total
         && t != payment.amount()

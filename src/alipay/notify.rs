@@ -374,6 +374,19 @@ impl<'f, 'b, const N: usize> Notification<'f, 'b, N> {
         if self.out_trade_no()? != facts.order_id() {
             return Err(NotifyError::OrderMismatch);
         }
+        // `total_amount` is in CNY, or in `trans_currency` for a cross-border trade priced in
+        // another currency: a payment in any other currency cannot be paid by it.
+        let priced_in = match self.get("trans_currency") {
+            Some(code) => crate::money::Currency::from_code(code)
+                .map_err(|_| NotifyError::Map(MapError::UnknownCurrency))?,
+            None => crate::money::Currency::CNY,
+        };
+        if priced_in != facts.currency() {
+            return Err(NotifyError::Map(MapError::CurrencyMismatch {
+                expected: facts.currency(),
+                got: priced_in,
+            }));
+        }
         let total = self.amount("total_amount", facts.currency())?;
         if total != facts.amount() {
             return Err(NotifyError::AmountMismatch {
