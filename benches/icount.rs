@@ -3,7 +3,7 @@
 //!
 //! `icount run CASE ITERS` runs one case ITERS times; only the calls inside [`measured`] count
 //! (`--toggle-collect='*measured*'`), so resetting the state between calls is left out, as in
-//! the criterion benchmarks. `tools/icount.sh` runs every case under callgrind and prints the
+//! the criterion benchmarks. `benches/icount.sh` runs every case under callgrind and prints the
 //! instructions per call and the ratios. Run plainly (as `cargo bench` does) it runs every
 //! case once, as a smoke test.
 
@@ -309,7 +309,7 @@ fn main() {
                 run(1);
             }
             println!(
-                "icount: {} cases ran once; count instructions with tools/icount.sh",
+                "icount: {} cases ran once; count instructions with benches/icount.sh",
                 cases.len()
             );
         }

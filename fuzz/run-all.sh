@@ -7,7 +7,7 @@
 #
 # Each run starts from the committed seeds in fuzz/corpus/<target>/ but writes what it finds
 # to a scratch directory, so the committed corpus only changes when someone adds to it on
-# purpose. A crash leaves its input in fuzz/artifacts/<target>/ (see the README, "Fuzzing").
+# purpose. A crash leaves its input in fuzz/artifacts/<target>/ (see docs/fuzzing.md).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

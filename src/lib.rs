@@ -114,3 +114,16 @@ pub use time::{Duration, Timestamp};
 #[cfg(all(doctest, feature = "serde", feature = "rsa", feature = "wechatpay"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The examples of the guides in docs/, compiled and run as doc tests like the README's.
+#[cfg(all(doctest, feature = "serde", feature = "rsa", feature = "wechatpay"))]
+pub mod guide_doctests {
+    #[doc = include_str!("../docs/guards.md")]
+    pub struct Guards;
+    #[doc = include_str!("../docs/webhooks.md")]
+    pub struct Webhooks;
+    #[doc = include_str!("../docs/alipay.md")]
+    pub struct Alipay;
+    #[doc = include_str!("../docs/embedded.md")]
+    pub struct Embedded;
+}

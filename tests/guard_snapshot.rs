@@ -193,7 +193,7 @@ fn today_guard<const N: usize>() -> ReplayGuard<N> {
     g
 }
 
-/// `max_size` is reached exactly by the largest guards, and the sizes the README quotes hold.
+/// `max_size` is reached exactly by the largest guards, and the sizes docs/guards.md quotes hold.
 #[test]
 fn max_size_is_exact_and_the_documented_sizes_hold() {
     fn check<const N: usize>(today_guard_len: usize, today_store_len: usize) {

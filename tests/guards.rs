@@ -504,7 +504,7 @@ fn times_at_the_ends_of_time_are_answered_without_overflow() {
 
 // ---------------------------------------------------------------- memory
 
-/// The memory each capacity costs, as documented in the README and on the types.
+/// The memory each capacity costs, as documented in docs/guards.md and on the types.
 /// Run with `--nocapture` to print them.
 #[test]
 #[cfg(target_pointer_width = "64")]

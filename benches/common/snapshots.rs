@@ -4,7 +4,8 @@
 use paystate::{Currency, EventId, Input, LateSuccess, Money, Payment, RefundId, Timestamp};
 use serde::{Deserialize, Serialize};
 
-/// The snapshot's fields (docs/spec.md §5), as a host would declare them for postcard.
+/// The snapshot's fields (docs/spec.md §5, docs/snapshot-format.md format 2), as a host would
+/// declare them for postcard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plain {
     pub amount: u64,
@@ -18,6 +19,8 @@ pub struct Plain {
     pub status: u8,
     pub events: heapless::Vec<([u8; 16], [u8; 8]), 8>,
     pub refunds: heapless::Vec<([u8; 8], u64), 16>,
+    /// Bit 0: a `close_trade` is outstanding.
+    pub obligations: u8,
 }
 
 impl Plain {

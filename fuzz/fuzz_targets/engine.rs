@@ -15,7 +15,7 @@
 //! Set `PAYSTATE_FUZZ_JSONL=<file>` to have the target write the operations as JSON lines for
 //! the replay driver (`cargo run --example replay < file`) as it executes them, and the answers
 //! the model expects from the driver to `<file>.expected`; on a crash the last line of each is
-//! the operation that failed. See the README, "Fuzzing".
+//! the operation that failed. See docs/fuzzing.md.
 #![no_main]
 
 use std::fs::File;

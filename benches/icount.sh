@@ -2,7 +2,7 @@
 # Instructions per call of every benchmark case, counted by callgrind (exact and reproducible,
 # unlike wall-clock time on a shared machine), and each case's ratio to its baseline.
 #
-#   tools/icount.sh [FILTER]      # e.g. tools/icount.sh apply/
+#   benches/icount.sh [FILTER]      # e.g. benches/icount.sh apply/
 #
 # Needs valgrind. Builds the `icount` bench in release mode, then runs each case ITERS times
 # under callgrind, counting only inside `measured` (the state reset between calls is not
@@ -14,7 +14,7 @@ lo="${ICOUNT_LO:-200}"
 hi="${ICOUNT_HI:-1200}"
 
 # Every feature: the RSA2 backends behind `ring` and `rsa-fixed` have cases of their own.
-bin=$(cargo bench --all-features --bench icount --no-run --message-format=json 2>/dev/null |
+bin=$(cargo bench -p paystate-benches --all-features --bench icount --no-run --message-format=json 2>/dev/null |
   sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 [ -x "$bin" ] || { echo "icount.sh: could not build the icount bench" >&2; exit 2; }
 out=$(mktemp -d)

@@ -3,9 +3,9 @@
 # criterion run and against OpenSSL's `openssl speed -seconds 3 rsa2048` verify figure taken on
 # the same machine right after. Prints one Markdown table of ratios (ours / baseline).
 #
-#   tools/rsa_vs_openssl.sh               # full `cargo bench` of the RSA groups, then OpenSSL
-#   SKIP_BENCH=1 tools/rsa_vs_openssl.sh  # reuse the last criterion results under target/
-#   ICOUNT=1 tools/rsa_vs_openssl.sh      # also instructions per verify, ours and OpenSSL's
+#   benches/rsa_vs_openssl.sh               # full `cargo bench` of the RSA groups, then OpenSSL
+#   SKIP_BENCH=1 benches/rsa_vs_openssl.sh  # reuse the last criterion results under target/
+#   ICOUNT=1 benches/rsa_vs_openssl.sh      # also instructions per verify, ours and OpenSSL's
 #
 # The criterion figures are medians over the real signed content of Alipay's V1 vector (680
 # bytes, hashed inside each call); `openssl speed` verifies a 36-byte buffer, so its figure is
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 command -v openssl >/dev/null || { echo "needs the openssl command-line tool" >&2; exit 2; }
 
 if [ -z "${SKIP_BENCH:-}" ]; then
-    cargo bench --all-features --bench signature -- 'rsa2-verify|alipay-notify-v1'
+    cargo bench -p paystate-benches --all-features --bench signature -- 'rsa2-verify|alipay-notify-v1'
 fi
 
 mkdir -p target
@@ -88,7 +88,7 @@ if ring is not None:
 EOF
 
 # Instructions per verification, exact and independent of the machine's load: ours from
-# tools/icount.sh, OpenSSL's by callgrind counting inside EVP_PKEY_verify during two
+# benches/icount.sh, OpenSSL's by callgrind counting inside EVP_PKEY_verify during two
 # `openssl speed` runs of different lengths (the difference cancels the fixed costs).
 if [ -n "${ICOUNT:-}" ]; then
     command -v valgrind >/dev/null || { echo "ICOUNT=1 needs valgrind" >&2; exit 2; }
@@ -105,7 +105,7 @@ if [ -n "${ICOUNT:-}" ]; then
         'BEGIN { printf "%.0f", (b - a) / (nb - na) }')
     echo
     echo "OpenSSL verify under callgrind: $openssl_icount instructions"
-    tools/icount.sh rsa2- | awk -v o="$openssl_icount" '
+    benches/icount.sh rsa2- | awk -v o="$openssl_icount" '
         NF == 2 && $1 ~ /\// { printf "%-44s %12.0f  %5.2f x OpenSSL\n", $1, $2, $2 / o; next }
         { print }'
 fi

@@ -2,7 +2,7 @@
 """Ratio table from the last `cargo bench` run: every `<group>/paystate` against each other
 entry of its group, from criterion's results under target/criterion.
 
-    python3 tools/bench_table.py [TARGET_DIR]
+    python3 benches/bench_table.py [TARGET_DIR]
 
 Prints Markdown: group, baseline, paystate median, baseline median, ratio (ours / baseline).
 Medians, because on a shared machine an occasional descheduled sample drags the mean.
