@@ -11,6 +11,7 @@ use pkcs1::der::asn1::{AnyRef, Null};
 use pkcs1::{RsaPrivateKeyRef, RsaPublicKeyRef};
 use pkcs8::{AlgorithmIdentifierRef, PrivateKeyInfoRef, SubjectPublicKeyInfoRef};
 
+use super::split_pem;
 use super::{KeyError, MAX_KEY_BITS};
 
 /// The largest DER a key file may decode to: a 4096-bit PKCS#8 private key (about 2.4 KB)
@@ -167,30 +168,6 @@ pub(crate) fn decode_base64_lax<'b>(text: &[u8], buf: &'b mut [u8]) -> Result<&'
         return Err(KeyError::Empty);
     }
     buf.get(..len).ok_or(KeyError::InvalidBase64)
-}
-
-/// One PEM block's label and body text. Lax about layout (line width, CRLF, indentation,
-/// explanatory text before the block as RFC 7468 allows); anything after the END line is
-/// refused (a second block would be silently ignored otherwise).
-pub(crate) fn split_pem(text: &str) -> Result<(&str, &str), KeyError> {
-    let begin = text.find("-----BEGIN ").ok_or(KeyError::InvalidPem)?;
-    let rest = text
-        .get(begin..)
-        .unwrap_or_default()
-        .trim_end()
-        .strip_prefix("-----BEGIN ")
-        .ok_or(KeyError::InvalidPem)?;
-    let (label, rest) = rest.split_once("-----").ok_or(KeyError::InvalidPem)?;
-    let (body, end) = rest.split_once("-----END ").ok_or(KeyError::InvalidPem)?;
-    let end_label = end.strip_suffix("-----").ok_or(KeyError::InvalidPem)?;
-    if end_label != label || label.is_empty() {
-        return Err(KeyError::InvalidPem);
-    }
-    if body.contains(':') {
-        // RFC 1421 headers ("Proc-Type: 4,ENCRYPTED"): an encrypted legacy key.
-        return Err(KeyError::UnsupportedPemLabel);
-    }
-    Ok((label, body))
 }
 
 /// The DER of a PEM public key (`PUBLIC KEY` or `RSA PUBLIC KEY`), decoded into `buf`.

@@ -288,6 +288,31 @@ pub(crate) fn decode_signature_bytes<'b>(
     Base64::decode(text, buf).map_err(|_| SignatureError::InvalidBase64)
 }
 
+/// One PEM block's label and body text. Lax about layout (line width, CRLF, indentation,
+/// explanatory text before the block as RFC 7468 allows); anything after the END line is
+/// refused (a second block would be silently ignored otherwise).
+#[cfg(any(feature = "rsa", feature = "rsa-fixed", feature = "ring"))]
+pub(crate) fn split_pem(text: &str) -> Result<(&str, &str), KeyError> {
+    let begin = text.find("-----BEGIN ").ok_or(KeyError::InvalidPem)?;
+    let rest = text
+        .get(begin..)
+        .unwrap_or_default()
+        .trim_end()
+        .strip_prefix("-----BEGIN ")
+        .ok_or(KeyError::InvalidPem)?;
+    let (label, rest) = rest.split_once("-----").ok_or(KeyError::InvalidPem)?;
+    let (body, end) = rest.split_once("-----END ").ok_or(KeyError::InvalidPem)?;
+    let end_label = end.strip_suffix("-----").ok_or(KeyError::InvalidPem)?;
+    if end_label != label || label.is_empty() {
+        return Err(KeyError::InvalidPem);
+    }
+    if body.contains(':') {
+        // RFC 1421 headers ("Proc-Type: 4,ENCRYPTED"): an encrypted legacy key.
+        return Err(KeyError::UnsupportedPemLabel);
+    }
+    Ok((label, body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,23 +117,7 @@ fn decode_base64_lax_whitespace(text: &str) -> Result<Vec<u8>, KeyError> {
 /// indentation, explanatory text before the block as RFC 7468 allows); anything after the
 /// END line is refused (a second block would be silently ignored otherwise).
 pub(super) fn decode_pem(text: &str) -> Result<(&str, Vec<u8>), KeyError> {
-    let begin = text.find("-----BEGIN ").ok_or(KeyError::InvalidPem)?;
-    let rest = text
-        .get(begin..)
-        .unwrap_or_default()
-        .trim_end()
-        .strip_prefix("-----BEGIN ")
-        .ok_or(KeyError::InvalidPem)?;
-    let (label, rest) = rest.split_once("-----").ok_or(KeyError::InvalidPem)?;
-    let (body, end) = rest.split_once("-----END ").ok_or(KeyError::InvalidPem)?;
-    let end_label = end.strip_suffix("-----").ok_or(KeyError::InvalidPem)?;
-    if end_label != label || label.is_empty() {
-        return Err(KeyError::InvalidPem);
-    }
-    if body.contains(':') {
-        // RFC 1421 headers ("Proc-Type: 4,ENCRYPTED"): an encrypted legacy key.
-        return Err(KeyError::UnsupportedPemLabel);
-    }
+    let (label, body) = super::split_pem(text)?;
     Ok((label, decode_base64_lax_whitespace(body)?))
 }
 
