@@ -1,0 +1,1 @@
+//! The Alipay provider simulator (being written).
