@@ -377,6 +377,27 @@ impl<'a> Event<'a> {
         self.object().and_then(|o| o.id).map(|s| s.0)
     }
 
+    /// The host's order id: the value under `merchant.order_key` in `data.object.metadata`,
+    /// as sent. The host looks its payment up by it, then maps the event against that
+    /// payment's [`Facts`] (which checks the same key again).
+    ///
+    /// Errors: [`MapError::MissingField`] when the object or the key is absent,
+    /// [`MapError::BadField`] when the key is sent twice or the value holds a JSON escape
+    /// (an order id the host issued never needs one).
+    pub fn order_id(&self, merchant: &Merchant<'_>) -> Result<&'a str, MapError> {
+        let value = self
+            .object()
+            .and_then(|o| o.metadata.as_ref())
+            .map(|m| m.get(merchant.order_key))
+            .transpose()?
+            .flatten()
+            .ok_or(MapError::MissingField("data.object.metadata"))?;
+        if value.0.contains('\\') || value.0.is_empty() {
+            return Err(MapError::BadField("data.object.metadata"));
+        }
+        Ok(value.0)
+    }
+
     fn object(&self) -> Option<&Object<'a>> {
         self.data.as_ref().and_then(|d| d.object.as_ref())
     }

@@ -290,6 +290,12 @@ pub struct Refund<'a> {
 }
 
 impl<'a> Refund<'a> {
+    /// `out_trade_no`, the host's order the refund is of, as sent: the host looks its
+    /// payment up by it.
+    pub fn out_trade_no(&self) -> Option<&'a str> {
+        self.out_trade_no.map(|s| s.0)
+    }
+
     /// `out_refund_no`, the host's refund number, as sent.
     pub fn out_refund_no(&self) -> Option<&'a str> {
         self.out_refund_no.map(|s| s.0)

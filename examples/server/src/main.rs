@@ -1,1 +1,97 @@
-fn main() {}
+//! `paystate-server`: serve, reconcile a bill, or run the demo.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use paystate_server::config::Config;
+
+/// The paystate payment service: the merchant API, the providers' notifications, the outbox.
+#[derive(Parser)]
+#[command(name = "paystate-server", version)]
+struct Cli {
+    /// The configuration file (TOML); paths in it are relative to it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Serve,
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("paystate-server: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let Some(path) = cli.config else {
+                eprintln!("paystate-server: --config FILE is required");
+                return ExitCode::from(2);
+            };
+            let config = match Config::load(&path) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("paystate-server: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logs();
+            runtime.block_on(async move {
+                let state = match paystate_server::prepare(config).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("paystate-server: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+                match paystate_server::serve(state, shutdown_signal()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("paystate-server: {e}");
+                        ExitCode::from(2)
+                    }
+                }
+            })
+        }
+    }
+}
