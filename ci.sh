@@ -62,6 +62,24 @@ cargo run -q --example replay < tests/data/replay/design_example.jsonl > target/
 [ "$rc" -eq 2 ] || { echo "replay exited $rc, expected 2"; exit 1; }
 diff -u tests/data/replay/design_example.expected.jsonl target/replay.out
 
+step "the server (examples/server): clippy, warnings denied"
+cargo clippy -p paystate-server --all-targets -- -D warnings
+
+step "the server's tests on SQLite"
+env -u PAYSTATE_TEST_DATABASE cargo test -p paystate-server
+
+step "the server's tests on PostgreSQL (a scratch cluster, installed and started here)"
+eval "$(examples/server/scripts/pg-scratch.sh start)"
+trap 'examples/server/scripts/pg-scratch.sh stop' EXIT
+cargo test -p paystate-server
+examples/server/scripts/pg-scratch.sh stop
+trap - EXIT
+
+step "the server's demo, as the README runs it, playing the buyer"
+cargo run -q -p paystate-server -- demo --auto-pay --listen 127.0.0.1:0 --sim-listen 127.0.0.1:0 \
+  > target/demo.out
+grep -q ': succeeded (paid 99.99 CNY)' target/demo.out || { cat target/demo.out; exit 1; }
+
 step "benchmarks (the workspace member benches/): each runs once, in criterion's test mode"
 cargo bench --all-features -- --test
 

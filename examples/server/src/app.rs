@@ -25,7 +25,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::alipay::AlipayClient;
-use crate::auth::{self, AuthError, Begin, SignatureHeaders};
+use crate::auth::{self, Begin, SignatureHeaders};
 use crate::config::Config;
 use crate::metrics::{Metrics, RequestLabels, RouteLabels};
 use crate::payments::{self, ApplyError, NewPayment, Provider, Step};
@@ -270,6 +270,8 @@ async fn create_payment(
         Ok(g) => g,
         Err(response) => return response,
     };
+    crate::workers::failpoint("create_after_claim");
+    crate::workers::failpoint_sleep("create_after_claim").await;
     let (status, value) = create(&state, &body).await;
     finish(&state, guarded, status, value).await
 }
@@ -762,9 +764,4 @@ async fn webhook_stripe(State(state): State<AppState>, headers: HeaderMap, body:
             reply(&state, "internal", StripeReply::Fail { status: 500, code: "internal" })
         }
     }
-}
-
-/// Turns an [`AuthError`] into its `401` response (for tools that reuse the checks).
-pub fn auth_error_response(e: AuthError) -> Response {
-    error(StatusCode::UNAUTHORIZED, e.code())
 }

@@ -9,6 +9,7 @@ pub mod alipay;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod metrics;
 pub mod payments;
 pub mod refunds;

@@ -21,11 +21,24 @@ struct Cli {
 enum Command {
     /// Serve (the default).
     Serve,
+    /// The whole flow on one machine: the Alipay simulator, the server on a temporary SQLite
+    /// database, a payment and its pay_url.
+    Demo {
+        /// Where the server listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Where the simulated Alipay gateway and cashier listen.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        sim_listen: String,
+        /// Play the buyer too, and exit once the payment has succeeded.
+        #[arg(long)]
+        auto_pay: bool,
+    },
 }
 
-fn init_logs() {
+fn init_logs(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .json()
         .with_current_span(true)
@@ -75,7 +88,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            init_logs();
+            init_logs("info");
             runtime.block_on(async move {
                 let state = match paystate_server::prepare(config).await {
                     Ok(s) => s,
@@ -92,6 +105,25 @@ fn main() -> ExitCode {
                     }
                 }
             })
+        }
+        Command::Demo {
+            listen,
+            sim_listen,
+            auto_pay,
+        } => {
+            init_logs("warn");
+            let options = paystate_server::demo::DemoOptions {
+                listen,
+                sim_listen,
+                auto_pay,
+            };
+            match runtime.block_on(paystate_server::demo::run(options)) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("paystate-server demo: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

@@ -50,6 +50,15 @@ pub fn failpoint(name: &str) {
     }
 }
 
+/// A test hook like [`failpoint`] that stalls instead: when `PAYSTATE_FAILPOINT` is
+/// `NAME:sleep`, the caller waits two seconds here (a slow request, for the idempotency
+/// tests).
+pub async fn failpoint_sleep(name: &str) {
+    if std::env::var("PAYSTATE_FAILPOINT").is_ok_and(|v| v.strip_suffix(":sleep") == Some(name)) {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // The outbox.
 

@@ -1,0 +1,397 @@
+//! The harness of the server's integration tests: a real database (SQLite by default, or the
+//! PostgreSQL server named by `PAYSTATE_TEST_DATABASE`, where each test gets a database of
+//! its own), the Alipay simulator in the test process, and `paystate-server` as a child
+//! process on a loopback port, which a test can `SIGKILL` and start again.
+
+#![allow(dead_code)] // each test binary uses part of the harness
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use paystate_server::auth;
+use paystate_server::sim::{AlipaySim, SimConfig};
+use serde_json::Value;
+use sqlx::Row as _;
+
+pub const APP_ID: &str = "2021000000000001";
+pub const SELLER_ID: &str = "2088000000000001";
+pub const API_KEY: &str = "shop";
+pub const API_SECRET: &str = "test-secret-of-the-shop-0123456789";
+
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub fn keys_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("keys")
+}
+
+/// The database a test runs on.
+pub struct TestDb {
+    /// The URL the server gets.
+    pub url: String,
+    admin: Option<(String, String)>, // (admin url, database name) on PostgreSQL
+}
+
+impl TestDb {
+    /// A fresh database: a SQLite file in `dir`, or a new PostgreSQL database.
+    pub async fn fresh(dir: &Path) -> TestDb {
+        match std::env::var("PAYSTATE_TEST_DATABASE") {
+            Ok(url) if url.starts_with("postgres") => {
+                sqlx::any::install_default_drivers();
+                let name = format!("pst_{:016x}", rand::random::<u64>());
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+                    .await
+                    .expect("connect to the PostgreSQL server of PAYSTATE_TEST_DATABASE");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create a test database");
+                let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    admin: Some((url.clone(), name)),
+                }
+            }
+            _ => TestDb {
+                url: format!("sqlite://{}", dir.join("paystate.db").display()),
+                admin: None,
+            },
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.admin.is_some()
+    }
+
+    /// A pool on the test database, for checks of what was (not) written.
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let pool = self.pool().await;
+        let row = sqlx::query(sql).fetch_one(&pool).await.expect(sql);
+        let n: i64 = row.try_get(0).expect("a count");
+        pool.close().await;
+        n
+    }
+}
+
+/// What a test changes in the server's configuration.
+#[derive(Clone)]
+pub struct Options {
+    pub query_after_secs: u64,
+    pub poll_interval_ms: u64,
+    pub lease_secs: u64,
+    pub retry_base_ms: u64,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            query_after_secs: 3600,
+            poll_interval_ms: 200,
+            lease_secs: 30,
+            retry_base_ms: 200,
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// A test environment: a temporary directory, a database, the simulator.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub db: TestDb,
+    pub sim: AlipaySim,
+}
+
+impl Env {
+    pub async fn new() -> Env {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = TestDb::fresh(dir.path()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the simulator");
+        let sim = AlipaySim::start(SimConfig::test_keys(APP_ID, SELLER_ID), listener)
+            .await
+            .expect("start the simulator");
+        Env { dir, db, sim }
+    }
+
+    /// Writes a configuration for a server on `port` and returns its path.
+    pub fn write_config(&self, port: u16, opts: &Options) -> PathBuf {
+        let keys = keys_dir();
+        let text = format!(
+            r#"listen = "127.0.0.1:{port}"
+database = "{db}"
+public_url = "http://127.0.0.1:{port}"
+
+[[api_keys]]
+id = "{API_KEY}"
+secret = "{API_SECRET}"
+
+[alipay]
+app_id = "{APP_ID}"
+seller_id = "{SELLER_ID}"
+app_private_key = "{keys}/app_private.pem"
+alipay_public_key = "{keys}/alipay_sim_public.pem"
+gateway = "{gateway}"
+
+[workers]
+outbox_interval_ms = 100
+retry_base_ms = {retry}
+retry_max_ms = 1000
+sweep_interval_ms = 200
+query_after_secs = {qa}
+poll_interval_ms = {pi}
+lease_secs = {lease}
+"#,
+            db = self.db.url,
+            keys = keys.display(),
+            gateway = self.sim.gateway_url(),
+            qa = opts.query_after_secs,
+            pi = opts.poll_interval_ms,
+            lease = opts.lease_secs,
+            retry = opts.retry_base_ms,
+        );
+        let path = self.dir.path().join(format!("server-{port}.toml"));
+        std::fs::write(&path, text).expect("write the configuration");
+        path
+    }
+
+    /// Starts a server with `opts` and waits until it answers `/healthz`.
+    pub async fn server(&self, opts: Options) -> Server {
+        let port = free_port();
+        let config = self.write_config(port, &opts);
+        let mut server = Server {
+            port,
+            config,
+            log: self.dir.path().join(format!("server-{port}.log")),
+            child: None,
+            opts,
+            http: reqwest::Client::new(),
+        };
+        server.start(&[]).await;
+        server
+    }
+}
+
+pub fn free_port() -> u16 {
+    let l = StdListener::bind("127.0.0.1:0").expect("bind port 0");
+    l.local_addr().expect("local address").port()
+}
+
+/// A `paystate-server` child process.
+pub struct Server {
+    pub port: u16,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+    pub opts: Options,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the process with extra environment variables (a failpoint) and waits for it.
+    pub async fn start(&mut self, env: &[(&str, &str)]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open the server log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paystate-server"));
+        cmd.arg("--config").arg(&self.config).stdout(Stdio::null()).stderr(log);
+        for (k, v) in &self.opts.extra_env {
+            cmd.env(k, v);
+        }
+        cmd.env_remove("PAYSTATE_FAILPOINT");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("spawn paystate-server"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/healthz", self.base())).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("paystate-server exited at start-up ({status}): {}", self.log_text());
+                }
+            }
+            assert!(Instant::now() < deadline, "paystate-server did not start: {}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `SIGKILL`s the process and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits (bounded) for the process to exit by itself (a failpoint killed it).
+    pub async fn wait_exit(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(_)) = child.try_wait() {
+                    self.child = None;
+                    return true;
+                }
+            } else {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A signed merchant request.
+    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>, idem: Option<&str>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let ts = unix_now().to_string();
+        let nonce = format!("n{:016x}", rand::random::<u64>());
+        let sig = auth::sign(API_SECRET.as_bytes(), &ts, &nonce, method, path, body.as_bytes());
+        let mut req = self
+            .http
+            .request(method.parse().expect("a method"), format!("{}{path}", self.base()))
+            .header("x-paystate-key", API_KEY)
+            .header("x-paystate-timestamp", &ts)
+            .header("x-paystate-nonce", &nonce)
+            .header("x-paystate-signature", sig)
+            .body(body);
+        if let Some(k) = idem {
+            req = req.header("idempotency-key", k);
+        }
+        let resp = req.send().await.expect("the server answers");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// A signed `POST` whose connection may die (a failpoint kills the server): `None` then.
+    pub async fn call_may_fail(&self, method: &str, path: &str, body: &Value, idem: &str) -> Option<u16> {
+        let body = body.to_string();
+        let ts = unix_now().to_string();
+        let nonce = format!("n{:016x}", rand::random::<u64>());
+        let sig = auth::sign(API_SECRET.as_bytes(), &ts, &nonce, method, path, body.as_bytes());
+        self.http
+            .request(method.parse().expect("a method"), format!("{}{path}", self.base()))
+            .header("x-paystate-key", API_KEY)
+            .header("x-paystate-timestamp", &ts)
+            .header("x-paystate-nonce", &nonce)
+            .header("x-paystate-signature", sig)
+            .header("idempotency-key", idem)
+            .body(body)
+            .send()
+            .await
+            .ok()
+            .map(|r| r.status().as_u16())
+    }
+
+    pub async fn create(&self, order_id: &str, amount: &str, extra: &[(&str, Value)]) -> (u16, Value) {
+        let mut body = serde_json::json!({
+            "order_id": order_id,
+            "provider": "alipay",
+            "amount": amount,
+            "currency": "CNY",
+            "subject": "Green tea, 500 g",
+        });
+        if let Some(obj) = body.as_object_mut() {
+            for (k, v) in extra {
+                obj.insert((*k).to_owned(), v.clone());
+            }
+        }
+        self.call("POST", "/v1/payments", Some(&body), None).await
+    }
+
+    pub async fn view(&self, order_id: &str) -> Value {
+        let (status, v) = self.call("GET", &format!("/v1/payments/{order_id}"), None, None).await;
+        assert_eq!(status, 200, "GET {order_id}: {v}");
+        v
+    }
+
+    /// Polls the view until `pred` holds (bounded: 30 s).
+    pub async fn wait_for(&self, order_id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.view(order_id).await;
+            if pred(&v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{order_id}: waited 30 s for {what}; last view {v}\n{}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// POSTs a raw notification body to `/notify/alipay`; returns the reply body.
+    pub async fn notify(&self, body: &str) -> String {
+        self.http
+            .post(format!("{}/notify/alipay", self.base()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("the server answers")
+            .text()
+            .await
+            .unwrap_or_default()
+    }
+
+    /// The value of one counter line of `/metrics`, 0 when absent.
+    pub async fn metric(&self, name_and_labels: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base()))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name_and_labels).and_then(|rest| rest.trim().parse::<f64>().ok()))
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits (bounded: 30 s) for `pred`.
+pub async fn eventually(what: &str, mut pred: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pred() {
+        assert!(Instant::now() < deadline, "waited 30 s for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn status(v: &Value) -> &str {
+    v["status"].as_str().unwrap_or("")
+}
