@@ -212,10 +212,10 @@ impl Server {
             .expect("open the server log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_paystate-server"));
         cmd.arg("--config").arg(&self.config).stdout(Stdio::null()).stderr(log);
+        cmd.env_remove("PAYSTATE_FAILPOINT");
         for (k, v) in &self.opts.extra_env {
             cmd.env(k, v);
         }
-        cmd.env_remove("PAYSTATE_FAILPOINT");
         for (k, v) in env {
             cmd.env(k, v);
         }
