@@ -44,21 +44,32 @@ impl AlipayClient {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_default();
-        AlipayClient { config, signer, http }
+        AlipayClient {
+            config,
+            signer,
+            http,
+        }
     }
 
     /// The signed `alipay.trade.page.pay` URL for the customer's browser.
     ///
     /// Errors: the crate's `RequestError` (a non-CNY amount, a blank subject…), as text.
     pub fn pay_url(&self, request: &TradeRequest<'_>, now: Timestamp) -> Result<String, String> {
-        self.signer.sign(request, now).map(|s| s.url()).map_err(|e| e.to_string())
+        self.signer
+            .sign(request, now)
+            .map(|s| s.url())
+            .map_err(|e| e.to_string())
     }
 
     /// Sends `request` (signed at `now`) and returns the raw answer text.
     ///
     /// Errors: [`CallError::Request`], [`CallError::Transport`] (a connection failure, a
     /// timeout, a non-2xx status: the provider is down; retry later).
-    pub async fn call(&self, request: &TradeRequest<'_>, now: Timestamp) -> Result<String, CallError> {
+    pub async fn call(
+        &self,
+        request: &TradeRequest<'_>,
+        now: Timestamp,
+    ) -> Result<String, CallError> {
         let signed = self
             .signer
             .sign(request, now)
@@ -66,7 +77,10 @@ impl AlipayClient {
         let response = self
             .http
             .post(signed.gateway())
-            .header("content-type", "application/x-www-form-urlencoded;charset=utf-8")
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded;charset=utf-8",
+            )
             .body(signed.body().to_owned())
             .send()
             .await
@@ -75,7 +89,10 @@ impl AlipayClient {
         if !status.is_success() {
             return Err(CallError::Transport(format!("HTTP {status}")));
         }
-        response.text().await.map_err(|e| CallError::Transport(e.to_string()))
+        response
+            .text()
+            .await
+            .map_err(|e| CallError::Transport(e.to_string()))
     }
 
     /// Verifies the raw answer to `request` with the configured Alipay key (decrypting it
@@ -96,8 +113,14 @@ impl AlipayClient {
             }
             Some(key) => {
                 let mut buf = vec![0u8; raw.len()];
-                let answer = verify_encrypted_answer(raw, request, &self.config.alipay_public_key, key, &mut buf)
-                    .map_err(|e| CallError::Answer(e.to_string()))?;
+                let answer = verify_encrypted_answer(
+                    raw,
+                    request,
+                    &self.config.alipay_public_key,
+                    key,
+                    &mut buf,
+                )
+                .map_err(|e| CallError::Answer(e.to_string()))?;
                 Ok(map(&answer))
             }
         }

@@ -107,7 +107,9 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     state
         .metrics
         .latency
-        .get_or_create(&RouteLabels { route: route.clone() })
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
         .observe(start.elapsed().as_secs_f64());
     state
         .metrics
@@ -121,7 +123,12 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn error(status: StatusCode, code: &str) -> Response {
@@ -129,7 +136,10 @@ fn error(status: StatusCode, code: &str) -> Response {
 }
 
 fn error_detail(status: StatusCode, code: &str, detail: impl std::fmt::Display) -> Response {
-    json_response(status, &json!({ "error": code, "detail": detail.to_string() }))
+    json_response(
+        status,
+        &json!({ "error": code, "detail": detail.to_string() }),
+    )
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -148,7 +158,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.encode(),
     )
         .into_response()
@@ -183,7 +196,17 @@ async fn guard(
         nonce: header_str(headers, "x-paystate-nonce"),
         signature: header_str(headers, "x-paystate-signature"),
     };
-    let api_key = match auth::authenticate(&state.config, &state.db, sig, method.as_str(), path_and_query, body, now).await {
+    let api_key = match auth::authenticate(
+        &state.config,
+        &state.db,
+        sig,
+        method.as_str(),
+        path_and_query,
+        body,
+        now,
+    )
+    .await
+    {
         Err(e) => return Err(internal(e)),
         Ok(Err(e)) => {
             tracing::info!(reason = e.code(), "merchant request refused");
@@ -192,8 +215,11 @@ async fn guard(
         Ok(Ok(key)) => key,
     };
     let mut idem_key = None;
-    if method == Method::POST {
-        if let Some(raw) = headers.get("idempotency-key") {
+    if let Some(raw) = headers
+        .get("idempotency-key")
+        .filter(|_| method == Method::POST)
+    {
+        {
             let Some(key) = raw.to_str().ok().filter(|k| auth::valid_idempotency_key(k)) else {
                 return Err(error_detail(
                     StatusCode::BAD_REQUEST,
@@ -202,21 +228,37 @@ async fn guard(
                 ));
             };
             let fp = auth::fingerprint(method.as_str(), path_and_query, body);
-            match auth::begin(&state.db, &api_key, key, &fp, now, state.config.workers.lease_secs).await {
+            match auth::begin(
+                &state.db,
+                &api_key,
+                key,
+                &fp,
+                now,
+                state.config.workers.lease_secs,
+            )
+            .await
+            {
                 Err(e) => return Err(internal(e)),
                 Ok(Begin::Run) => idem_key = Some(key.to_owned()),
                 Ok(Begin::Replay(status, body)) => {
-                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    let status =
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                     let mut response = (status, body).into_response();
-                    response
-                        .headers_mut()
-                        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    response.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
                     response
                         .headers_mut()
                         .insert("idempotent-replayed", HeaderValue::from_static("true"));
                     return Err(response);
                 }
-                Ok(Begin::Conflict) => return Err(error(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_conflict")),
+                Ok(Begin::Conflict) => {
+                    return Err(error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "idempotency_conflict",
+                    ));
+                }
                 Ok(Begin::InUse) => return Err(error(StatusCode::CONFLICT, "in_use")),
             }
         }
@@ -244,7 +286,11 @@ async fn finish(state: &AppState, guarded: Guarded, status: StatusCode, body: Va
 /// An order id or refund id: 1..=64 of `[A-Za-z0-9_.-]` (Alipay's `out_trade_no` and
 /// `out_request_no` allow letters, digits and underscores, up to 64).
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 #[derive(Deserialize)]
@@ -277,7 +323,10 @@ async fn create_payment(
 }
 
 fn bad(code: &str, detail: impl std::fmt::Display) -> (StatusCode, Value) {
-    (StatusCode::BAD_REQUEST, json!({"error": code, "detail": detail.to_string()}))
+    (
+        StatusCode::BAD_REQUEST,
+        json!({"error": code, "detail": detail.to_string()}),
+    )
 }
 
 async fn create(state: &AppState, body: &[u8]) -> (StatusCode, Value) {
@@ -286,7 +335,10 @@ async fn create(state: &AppState, body: &[u8]) -> (StatusCode, Value) {
         Err(e) => return bad("bad_input", e),
     };
     if !valid_id(&req.order_id) {
-        return bad("bad_input", "order_id must be 1..=64 characters of A-Z a-z 0-9 _ . -");
+        return bad(
+            "bad_input",
+            "order_id must be 1..=64 characters of A-Z a-z 0-9 _ . -",
+        );
     }
     let Some(provider) = Provider::parse(&req.provider) else {
         return bad("bad_input", "provider must be alipay, wechatpay or stripe");
@@ -297,10 +349,16 @@ async fn create(state: &AppState, body: &[u8]) -> (StatusCode, Value) {
         Provider::Stripe => state.config.stripe.is_some(),
     };
     if !configured {
-        return bad("bad_input", format!("provider {} is not configured", provider.as_str()));
+        return bad(
+            "bad_input",
+            format!("provider {} is not configured", provider.as_str()),
+        );
     }
     let Ok(currency) = Currency::from_code(&req.currency) else {
-        return bad("unknown_currency", format!("{:?} is not an ISO 4217 code", req.currency));
+        return bad(
+            "unknown_currency",
+            format!("{:?} is not an ISO 4217 code", req.currency),
+        );
     };
     let amount = match Money::parse(&req.amount, currency) {
         Ok(m) => m,
@@ -342,7 +400,8 @@ async fn create(state: &AppState, body: &[u8]) -> (StatusCode, Value) {
             Err(e) => return bad("bad_input", e),
         }
     }
-    let query_at = (provider == Provider::Alipay).then(|| now.saturating_add(state.config.workers.query_after_secs));
+    let query_at = (provider == Provider::Alipay)
+        .then(|| now.saturating_add(state.config.workers.query_after_secs));
     let new = NewPayment {
         order_id: &req.order_id,
         provider,
@@ -353,7 +412,10 @@ async fn create(state: &AppState, body: &[u8]) -> (StatusCode, Value) {
     match payments::insert(&state.db, &new, now).await {
         Err(e) => {
             tracing::error!(error = %e, "storing a new payment failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, json!({"error": "internal"}))
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": "internal"}),
+            )
         }
         Ok(false) => (StatusCode::CONFLICT, json!({"error": "payment_exists"})),
         Ok(true) => {
@@ -389,7 +451,9 @@ async fn get_payment(
 
 fn rejection_status(r: &Rejection) -> StatusCode {
     match r {
-        Rejection::CurrencyMismatch { .. } | Rejection::InvalidAmount => StatusCode::UNPROCESSABLE_ENTITY,
+        Rejection::CurrencyMismatch { .. } | Rejection::InvalidAmount => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         _ => StatusCode::CONFLICT,
     }
 }
@@ -407,15 +471,38 @@ async fn cancel_payment(
         Err(response) => return response,
     };
     let Ok(event) = EventId::derived(&[b"merchant.cancel", order_id.as_bytes()]) else {
-        return finish(&state, guarded, StatusCode::NOT_FOUND, json!({"error": "unknown_payment"})).await;
+        return finish(
+            &state,
+            guarded,
+            StatusCode::NOT_FOUND,
+            json!({"error": "unknown_payment"}),
+        )
+        .await;
     };
     let input = Input::cancel(event);
-    let result = payments::apply::<std::convert::Infallible, _>(&state.db, &order_id, now(), |_, _| Ok(Step::Apply(input.clone()))).await;
+    let result =
+        payments::apply::<std::convert::Infallible, _>(&state.db, &order_id, now(), |_, _| {
+            Ok(Step::Apply(input))
+        })
+        .await;
     let (status, value) = match result {
-        Err(ApplyError::UnknownPayment) => (StatusCode::NOT_FOUND, json!({"error": "unknown_payment"})),
-        Err(e) => return finish(&state, guarded, StatusCode::INTERNAL_SERVER_ERROR, json!({"error": "internal", "detail": e.to_string()})).await,
+        Err(ApplyError::UnknownPayment) => {
+            (StatusCode::NOT_FOUND, json!({"error": "unknown_payment"}))
+        }
+        Err(e) => {
+            return finish(
+                &state,
+                guarded,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": "internal", "detail": e.to_string()}),
+            )
+            .await;
+        }
         Ok(applied) => match applied.outcome {
-            Outcome::Rejected(r) => (rejection_status(&r), json!({"error": r.code(), "detail": r.to_string()})),
+            Outcome::Rejected(r) => (
+                rejection_status(&r),
+                json!({"error": r.code(), "detail": r.to_string()}),
+            ),
             _ => {
                 tracing::info!(order_id = %order_id, outcome = applied.outcome.name(), "cancel");
                 (StatusCode::OK, applied.stored.view())
@@ -454,19 +541,38 @@ async fn request_refund(state: &AppState, order_id: &str, body: &[u8]) -> (Statu
         Err(e) => return bad("bad_input", e),
     };
     if !valid_id(&req.refund_id) {
-        return bad("bad_input", "refund_id must be 1..=64 characters of A-Z a-z 0-9 _ . -");
+        return bad(
+            "bad_input",
+            "refund_id must be 1..=64 characters of A-Z a-z 0-9 _ . -",
+        );
     }
     let Ok(refund_id) = RefundId::new(req.refund_id.as_bytes()) else {
         return bad("bad_input", "refund_id must be 1..=64 bytes");
     };
-    match crate::refunds::request(&state.db, order_id, &req.refund_id, refund_id, &req.amount, now()).await {
+    match crate::refunds::request(
+        &state.db,
+        order_id,
+        &req.refund_id,
+        refund_id,
+        &req.amount,
+        now(),
+    )
+    .await
+    {
         Err(e) => {
             tracing::error!(error = %e, "refund request failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, json!({"error": "internal"}))
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": "internal"}),
+            )
         }
-        Ok(crate::refunds::Requested::UnknownPayment) => (StatusCode::NOT_FOUND, json!({"error": "unknown_payment"})),
+        Ok(crate::refunds::Requested::UnknownPayment) => {
+            (StatusCode::NOT_FOUND, json!({"error": "unknown_payment"}))
+        }
         Ok(crate::refunds::Requested::BadAmount(detail)) => bad("invalid_amount", detail),
-        Ok(crate::refunds::Requested::Refused(status, code, detail)) => (status, json!({"error": code, "detail": detail})),
+        Ok(crate::refunds::Requested::Refused(status, code, detail)) => {
+            (status, json!({"error": code, "detail": detail}))
+        }
         Ok(crate::refunds::Requested::Accepted(stored)) => {
             tracing::info!(order_id = %order_id, refund_id = %req.refund_id, "refund requested");
             (StatusCode::ACCEPTED, stored.view())
@@ -479,7 +585,12 @@ async fn request_refund(state: &AppState, order_id: &str, body: &[u8]) -> (Statu
 
 fn alipay_reply(state: &AppState, outcome: &str, reply: Reply) -> Response {
     state.metrics.notification("alipay", outcome);
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], reply.as_str()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain")],
+        reply.as_str(),
+    )
+        .into_response()
 }
 
 fn notify_outcome(e: &NotifyError) -> &'static str {
@@ -519,10 +630,12 @@ async fn notify_alipay(State(state): State<AppState>, body: Bytes) -> Response {
         app_id: &alipay.config.app_id,
         seller_id: &alipay.config.seller_id,
     };
-    let result = payments::apply(&state.db, &order_id, now(), |_, facts| match note.to_input(&merchant, facts) {
-        Ok(input) => Ok(Step::Apply(input)),
-        Err(NotifyError::Map(MapError::NothingToApply)) => Ok(Step::Nothing),
-        Err(e) => Err(e),
+    let result = payments::apply(&state.db, &order_id, now(), |_, facts| {
+        match note.to_input(&merchant, facts) {
+            Ok(input) => Ok(Step::Apply(input)),
+            Err(NotifyError::Map(MapError::NothingToApply)) => Ok(Step::Nothing),
+            Err(e) => Err(e),
+        }
     })
     .await;
     match result {
@@ -550,7 +663,10 @@ async fn notify_alipay(State(state): State<AppState>, body: Bytes) -> Response {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn return_alipay(State(state): State<AppState>, uri: OriginalUri) -> Response {
@@ -566,18 +682,35 @@ async fn return_alipay(State(state): State<AppState>, uri: OriginalUri) -> Respo
             .into_response()
     };
     let Some(alipay) = &state.alipay else {
-        return page(StatusCode::NOT_FOUND, "Not configured", "Alipay is not configured.");
+        return page(
+            StatusCode::NOT_FOUND,
+            "Not configured",
+            "Alipay is not configured.",
+        );
     };
     let query = uri.0.query().unwrap_or("");
     let mut buf = vec![0u8; query.len()];
     let Ok(form) = Form::<'_>::decode(query.as_bytes(), &mut buf) else {
-        return page(StatusCode::BAD_REQUEST, "Unreadable return", "The return address is malformed.");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Unreadable return",
+            "The return address is malformed.",
+        );
     };
-    let Ok(note) = Notification::verify(&form, SignRule::V1, &alipay.config.alipay_public_key) else {
-        return page(StatusCode::BAD_REQUEST, "Unverified return", "This return could not be verified.");
+    let Ok(note) = Notification::verify(&form, SignRule::V1, &alipay.config.alipay_public_key)
+    else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Unverified return",
+            "This return could not be verified.",
+        );
     };
     let Ok(order_id) = note.out_trade_no() else {
-        return page(StatusCode::BAD_REQUEST, "Unverified return", "The return names no order.");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Unverified return",
+            "The return names no order.",
+        );
     };
     let stored = match payments::load(&state.db, order_id).await {
         Ok(Some(s)) => s,
@@ -589,10 +722,15 @@ async fn return_alipay(State(state): State<AppState>, uri: OriginalUri) -> Respo
         seller_id: &alipay.config.seller_id,
     };
     let ids = stored.requested_ids();
-    let facts = paystate::provider::Facts::of(order_id, &stored.payment).with_requested_refunds(&ids);
+    let facts =
+        paystate::provider::Facts::of(order_id, &stored.payment).with_requested_refunds(&ids);
     if let Err(e) = paystate::provider::alipay::return_to_input(&note, &merchant, &facts) {
         tracing::warn!(order_id = %order_id, error = %e, "alipay return refused");
-        return page(StatusCode::BAD_REQUEST, "Unverified return", "This return does not match the order.");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Unverified return",
+            "This return does not match the order.",
+        );
     }
     // The return is for the customer's eyes only: it never changes the payment (the
     // notification or a query does). Show what the payment is now.
@@ -608,8 +746,14 @@ async fn return_alipay(State(state): State<AppState>, uri: OriginalUri) -> Respo
     )
 }
 
-async fn notify_wechatpay(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    use paystate::provider::wechatpay::{Keys, Merchant, NotificationResource, Reply as WxReply, verify_notification};
+async fn notify_wechatpay(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use paystate::provider::wechatpay::{
+        Keys, Merchant, NotificationResource, Reply as WxReply, verify_notification,
+    };
     use paystate::webhook::wechatpay::Headers;
     let reply = |state: &AppState, outcome: &str, r: WxReply| {
         state.metrics.notification("wechatpay", outcome);
@@ -665,16 +809,22 @@ async fn notify_wechatpay(State(state): State<AppState>, headers: HeaderMap, bod
         _ => None,
     };
     let Some(order_id) = order_id.map(str::to_owned) else {
-        return reply(&state, "unknown_status", WxReply::for_map_error(&MapError::UnknownStatus));
+        return reply(
+            &state,
+            "unknown_status",
+            WxReply::for_map_error(&MapError::UnknownStatus),
+        );
     };
     let merchant = Merchant {
         mchid: &wx.mchid,
         appid: &wx.appid,
     };
-    let result = payments::apply(&state.db, &order_id, now(), |_, facts| match note.to_input(&merchant, facts) {
-        Ok(input) => Ok(Step::Apply(input)),
-        Err(MapError::NothingToApply) | Err(MapError::RefundFailed) => Ok(Step::Nothing),
-        Err(e) => Err(e),
+    let result = payments::apply(&state.db, &order_id, now(), |_, facts| {
+        match note.to_input(&merchant, facts) {
+            Ok(input) => Ok(Step::Apply(input)),
+            Err(MapError::NothingToApply) | Err(MapError::RefundFailed) => Ok(Step::Nothing),
+            Err(e) => Err(e),
+        }
     })
     .await;
     match result {
@@ -708,7 +858,11 @@ async fn notify_wechatpay(State(state): State<AppState>, headers: HeaderMap, bod
     }
 }
 
-async fn webhook_stripe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn webhook_stripe(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     use paystate::provider::stripe::{Merchant, Reply as StripeReply, verify};
     use paystate::webhook::hmac::HmacKey;
     let reply = |state: &AppState, outcome: &str, r: StripeReply| {
@@ -716,7 +870,8 @@ async fn webhook_stripe(State(state): State<AppState>, headers: HeaderMap, body:
         match r {
             StripeReply::Received => StatusCode::OK.into_response(),
             StripeReply::Fail { status, code } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 error(status, code)
             }
         }
@@ -728,9 +883,22 @@ async fn webhook_stripe(State(state): State<AppState>, headers: HeaderMap, body:
         return internal("empty webhook secret");
     };
     let Some(signature) = header_str(&headers, "stripe-signature") else {
-        return reply(&state, "missing_signature", StripeReply::Fail { status: 400, code: "missing_signature" });
+        return reply(
+            &state,
+            "missing_signature",
+            StripeReply::Fail {
+                status: 400,
+                code: "missing_signature",
+            },
+        );
     };
-    let event = match verify(&key, signature, &body, now(), paystate::Duration::DEFAULT_TOLERANCE) {
+    let event = match verify(
+        &key,
+        signature,
+        &body,
+        now(),
+        paystate::Duration::DEFAULT_TOLERANCE,
+    ) {
         Ok(e) => e,
         Err(e) => return reply(&state, e.code(), StripeReply::for_error(&e)),
     };
@@ -743,10 +911,12 @@ async fn webhook_stripe(State(state): State<AppState>, headers: HeaderMap, body:
         }
         Err(e) => return reply(&state, e.code(), StripeReply::for_map_error(&e)),
     };
-    let result = payments::apply(&state.db, &order_id, now(), |_, facts| match event.to_input(&merchant, facts) {
-        Ok(input) => Ok(Step::Apply(input)),
-        Err(MapError::NothingToApply) | Err(MapError::RefundFailed) => Ok(Step::Nothing),
-        Err(e) => Err(e),
+    let result = payments::apply(&state.db, &order_id, now(), |_, facts| {
+        match event.to_input(&merchant, facts) {
+            Ok(input) => Ok(Step::Apply(input)),
+            Err(MapError::NothingToApply) | Err(MapError::RefundFailed) => Ok(Step::Nothing),
+            Err(e) => Err(e),
+        }
     })
     .await;
     match result {
@@ -757,11 +927,25 @@ async fn webhook_stripe(State(state): State<AppState>, headers: HeaderMap, body:
             };
             reply(&state, name, StripeReply::for_outcome(&applied.outcome))
         }
-        Err(ApplyError::UnknownPayment) => reply(&state, "unknown_payment", StripeReply::Fail { status: 500, code: "unknown_payment" }),
+        Err(ApplyError::UnknownPayment) => reply(
+            &state,
+            "unknown_payment",
+            StripeReply::Fail {
+                status: 500,
+                code: "unknown_payment",
+            },
+        ),
         Err(ApplyError::Map(e)) => reply(&state, e.code(), StripeReply::for_map_error(&e)),
         Err(e) => {
             tracing::error!(error = %e, "stripe event not processed");
-            reply(&state, "internal", StripeReply::Fail { status: 500, code: "internal" })
+            reply(
+                &state,
+                "internal",
+                StripeReply::Fail {
+                    status: 500,
+                    code: "internal",
+                },
+            )
         }
     }
 }

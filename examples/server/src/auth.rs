@@ -72,7 +72,13 @@ pub struct SignatureHeaders<'a> {
 }
 
 /// The string the merchant signs.
-pub fn signing_string(timestamp: &str, nonce: &str, method: &str, path_and_query: &str, body: &[u8]) -> Vec<u8> {
+pub fn signing_string(
+    timestamp: &str,
+    nonce: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> Vec<u8> {
     let mut s = Vec::with_capacity(body.len().saturating_add(128));
     s.extend_from_slice(timestamp.as_bytes());
     s.push(b'\n');
@@ -87,11 +93,24 @@ pub fn signing_string(timestamp: &str, nonce: &str, method: &str, path_and_query
 }
 
 /// The signature a client sends: lowercase hex HMAC-SHA256 of [`signing_string`].
-pub fn sign(secret: &[u8], timestamp: &str, nonce: &str, method: &str, path_and_query: &str, body: &[u8]) -> String {
+pub fn sign(
+    secret: &[u8],
+    timestamp: &str,
+    nonce: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> String {
     let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret) else {
         return String::new();
     };
-    mac.update(&signing_string(timestamp, nonce, method, path_and_query, body));
+    mac.update(&signing_string(
+        timestamp,
+        nonce,
+        method,
+        path_and_query,
+        body,
+    ));
     hex::encode(mac.finalize().into_bytes())
 }
 
@@ -107,9 +126,12 @@ pub async fn authenticate(
     body: &[u8],
     now: Timestamp,
 ) -> Result<Result<String, AuthError>, DbError> {
-    let (Some(key_id), Some(ts), Some(nonce), Some(signature)) =
-        (headers.key, headers.timestamp, headers.nonce, headers.signature)
-    else {
+    let (Some(key_id), Some(ts), Some(nonce), Some(signature)) = (
+        headers.key,
+        headers.timestamp,
+        headers.nonce,
+        headers.signature,
+    ) else {
         return Ok(Err(AuthError::MissingAuth));
     };
     if nonce.is_empty() || nonce.len() > 64 || !nonce.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
@@ -285,7 +307,13 @@ pub async fn begin(
 /// Stores the response of a request run under `idem_key`.
 ///
 /// Errors: the database failed.
-pub async fn complete(db: &Db, api_key: &str, idem_key: &str, status: u16, body: &str) -> Result<(), DbError> {
+pub async fn complete(
+    db: &Db,
+    api_key: &str,
+    idem_key: &str,
+    status: u16,
+    body: &str,
+) -> Result<(), DbError> {
     sqlx::query(
         "UPDATE idempotency_keys SET state = 'done', status = $1, body = $2 \
          WHERE api_key = $3 AND idem_key = $4",
@@ -304,11 +332,13 @@ pub async fn complete(db: &Db, api_key: &str, idem_key: &str, status: u16, body:
 ///
 /// Errors: the database failed.
 pub async fn release(db: &Db, api_key: &str, idem_key: &str) -> Result<(), DbError> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE api_key = $1 AND idem_key = $2 AND state = 'in_flight'")
-        .bind(api_key)
-        .bind(idem_key)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE api_key = $1 AND idem_key = $2 AND state = 'in_flight'",
+    )
+    .bind(api_key)
+    .bind(idem_key)
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 

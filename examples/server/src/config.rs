@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use paystate::webhook::wechatpay::{ApiV3Key, PlatformKey};
 use paystate::signature::{Rsa2PrivateKey, Rsa2PublicKey};
+use paystate::webhook::wechatpay::{ApiV3Key, PlatformKey};
 use serde::Deserialize;
 
 /// A configuration the server cannot start with: one line, naming the setting.
@@ -37,7 +37,9 @@ pub struct ApiKey {
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print a secret.
-        f.debug_struct("ApiKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("ApiKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -130,7 +132,11 @@ impl Workers {
     /// at most `retry_max_ms`.
     pub fn retry_delay(&self, attempts: u32) -> Duration {
         let factor = 1u64.checked_shl(attempts.min(32)).unwrap_or(u64::MAX);
-        Duration::from_millis(self.retry_base_ms.saturating_mul(factor).min(self.retry_max_ms))
+        Duration::from_millis(
+            self.retry_base_ms
+                .saturating_mul(factor)
+                .min(self.retry_max_ms),
+        )
     }
 }
 
@@ -295,7 +301,8 @@ impl Config {
                 Some(q) => format!("sqlite://{}?{q}", full.display()),
                 None => format!("sqlite://{}", full.display()),
             }
-        } else if raw.database.starts_with("postgres://") || raw.database.starts_with("postgresql://")
+        } else if raw.database.starts_with("postgres://")
+            || raw.database.starts_with("postgresql://")
         {
             raw.database.clone()
         } else {
@@ -315,7 +322,10 @@ impl Config {
                 ));
             }
             if api_keys.iter().any(|a: &ApiKey| a.id == k.id) {
-                return Err(err(&format!("{setting}.id"), format!("{:?} is listed twice", k.id)));
+                return Err(err(
+                    &format!("{setting}.id"),
+                    format!("{:?} is listed twice", k.id),
+                ));
             }
             api_keys.push(ApiKey {
                 id: k.id.clone(),
@@ -325,7 +335,8 @@ impl Config {
         let read_key_file = |setting: &str, p: &str| -> Result<Vec<u8>, ConfigError> {
             nonempty(setting, p)?;
             let full = resolve(p);
-            std::fs::read(&full).map_err(|e| err(setting, format!("cannot read {}: {e}", full.display())))
+            std::fs::read(&full)
+                .map_err(|e| err(setting, format!("cannot read {}: {e}", full.display())))
         };
         let alipay = match raw.alipay {
             None => None,
@@ -339,14 +350,22 @@ impl Config {
                     ));
                 }
                 let private = read_key_file("[alipay].app_private_key", &a.app_private_key)?;
-                let private = Rsa2PrivateKey::parse(&private)
-                    .map_err(|e| err("[alipay].app_private_key", format!("not an RSA private key: {e}")))?;
+                let private = Rsa2PrivateKey::parse(&private).map_err(|e| {
+                    err(
+                        "[alipay].app_private_key",
+                        format!("not an RSA private key: {e}"),
+                    )
+                })?;
                 let Some(public_path) = a.alipay_public_key.as_deref() else {
                     return Err(err("[alipay].alipay_public_key", "is missing".to_owned()));
                 };
                 let public = read_key_file("[alipay].alipay_public_key", public_path)?;
-                let public = Rsa2PublicKey::parse(&public)
-                    .map_err(|e| err("[alipay].alipay_public_key", format!("not an RSA public key: {e}")))?;
+                let public = Rsa2PublicKey::parse(&public).map_err(|e| {
+                    err(
+                        "[alipay].alipay_public_key",
+                        format!("not an RSA public key: {e}"),
+                    )
+                })?;
                 nonempty("[alipay].gateway", &a.gateway)?;
                 let aes_key = match a.aes_key.as_deref() {
                     None => None,
@@ -373,22 +392,33 @@ impl Config {
                 nonempty("[wechatpay].merchant_serial", &w.merchant_serial)?;
                 let apiv3_key = ApiV3Key::from_slice(w.apiv3_key.as_bytes())
                     .map_err(|e| err("[wechatpay].apiv3_key", e.to_string()))?;
-                let private = read_key_file("[wechatpay].merchant_private_key", &w.merchant_private_key)?;
+                let private =
+                    read_key_file("[wechatpay].merchant_private_key", &w.merchant_private_key)?;
                 let private = Rsa2PrivateKey::parse(&private).map_err(|e| {
-                    err("[wechatpay].merchant_private_key", format!("not an RSA private key: {e}"))
+                    err(
+                        "[wechatpay].merchant_private_key",
+                        format!("not an RSA private key: {e}"),
+                    )
                 })?;
                 let mut platform_keys = Vec::new();
                 for (i, k) in w.platform_keys.iter().enumerate() {
                     let setting = format!("[wechatpay].platform_keys[{i}]");
                     let bytes = read_key_file(&format!("{setting}.key"), &k.key)?;
-                    let key = Rsa2PublicKey::parse(&bytes)
-                        .map_err(|e| err(&format!("{setting}.key"), format!("not an RSA public key: {e}")))?;
+                    let key = Rsa2PublicKey::parse(&bytes).map_err(|e| {
+                        err(
+                            &format!("{setting}.key"),
+                            format!("not an RSA public key: {e}"),
+                        )
+                    })?;
                     let key = PlatformKey::from_public_key(&k.serial, key)
                         .map_err(|e| err(&format!("{setting}.serial"), e.to_string()))?;
                     platform_keys.push(key);
                 }
                 if platform_keys.is_empty() {
-                    return Err(err("[wechatpay].platform_keys", "needs at least one key".to_owned()));
+                    return Err(err(
+                        "[wechatpay].platform_keys",
+                        "needs at least one key".to_owned(),
+                    ));
                 }
                 Some(WechatpayConfig {
                     mchid: w.mchid,
@@ -417,13 +447,19 @@ impl Config {
         };
         let w = raw.workers;
         if w.lease_secs == 0 || w.lease_secs > 30 {
-            return Err(err("[workers].lease_secs", "must be 1..=30 seconds".to_owned()));
+            return Err(err(
+                "[workers].lease_secs",
+                "must be 1..=30 seconds".to_owned(),
+            ));
         }
         if w.outbox_interval_ms == 0 || w.sweep_interval_ms == 0 || w.poll_interval_ms == 0 {
             return Err(err("[workers]", "intervals must be above zero".to_owned()));
         }
         if w.max_connections == 0 {
-            return Err(err("[workers].max_connections", "must be above zero".to_owned()));
+            return Err(err(
+                "[workers].max_connections",
+                "must be above zero".to_owned(),
+            ));
         }
         Ok(Config {
             file: path.to_path_buf(),

@@ -36,7 +36,12 @@ pub async fn run(options: DemoOptions) -> Result<Option<Value>, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     let sim_listener = tokio::net::TcpListener::bind(&options.sim_listen)
         .await
-        .map_err(|e| format!("cannot listen on {} for the simulator: {e}", options.sim_listen))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on {} for the simulator: {e}",
+                options.sim_listen
+            )
+        })?;
     let sim = AlipaySim::start(SimConfig::test_keys(APP_ID, SELLER_ID), sim_listener)
         .await
         .map_err(|e| format!("simulator: {e}"))?;
@@ -68,8 +73,14 @@ pub async fn run(options: DemoOptions) -> Result<Option<Value>, String> {
         return Err(format!("creating the payment: HTTP {status}: {created}"));
     }
     let pay_url = created["pay_url"].as_str().unwrap_or_default().to_owned();
-    println!("paystate demo: server on {base}, Alipay simulator on {}", sim.gateway_url());
-    println!("created payment {order_id}: {}", created["status"].as_str().unwrap_or_default());
+    println!(
+        "paystate demo: server on {base}, Alipay simulator on {}",
+        sim.gateway_url()
+    );
+    println!(
+        "created payment {order_id}: {}",
+        created["status"].as_str().unwrap_or_default()
+    );
     println!("pay_url: {pay_url}");
     if !options.auto_pay {
         println!("open the pay_url in a browser and press Pay; Ctrl-C to stop.");
@@ -79,9 +90,13 @@ pub async fn run(options: DemoOptions) -> Result<Option<Value>, String> {
         let _ = server.await;
         return Ok(None);
     }
-    sim.open(&pay_url).await.map_err(|e| format!("opening the cashier: {e}"))?;
+    sim.open(&pay_url)
+        .await
+        .map_err(|e| format!("opening the cashier: {e}"))?;
     println!("the buyer opened the cashier page");
-    sim.pay(&order_id).await.map_err(|e| format!("paying: {e}"))?;
+    sim.pay(&order_id)
+        .await
+        .map_err(|e| format!("paying: {e}"))?;
     println!("the buyer pressed Pay; Alipay notifies {base}/notify/alipay");
     let deadline = Instant::now() + Duration::from_secs(30);
     let path = format!("/v1/payments/{order_id}");
@@ -102,7 +117,12 @@ pub async fn run(options: DemoOptions) -> Result<Option<Value>, String> {
         .collect();
     println!("notification delivered; the server replied {replies:?}");
     let text = |k: &str| view[k].as_str().unwrap_or_default().to_owned();
-    println!("payment {order_id}: {} (paid {} {})", text("status"), text("paid"), text("currency"));
+    println!(
+        "payment {order_id}: {} (paid {} {})",
+        text("status"),
+        text("paid"),
+        text("currency")
+    );
     let _ = stop_tx.send(());
     let _ = server.await;
     Ok(Some(view))
@@ -151,9 +171,19 @@ async fn signed(
     let body = body.map(Value::to_string).unwrap_or_default();
     let ts = crate::app::now().as_secs().to_string();
     let nonce = format!("demo-{:016x}", rand::random::<u64>());
-    let sig = crate::auth::sign(API_SECRET.as_bytes(), &ts, &nonce, method, path, body.as_bytes());
+    let sig = crate::auth::sign(
+        API_SECRET.as_bytes(),
+        &ts,
+        &nonce,
+        method,
+        path,
+        body.as_bytes(),
+    );
     let response = http
-        .request(method.parse().map_err(|_| "method".to_owned())?, format!("{base}{path}"))
+        .request(
+            method.parse().map_err(|_| "method".to_owned())?,
+            format!("{base}{path}"),
+        )
         .header("x-paystate-key", "demo")
         .header("x-paystate-timestamp", ts)
         .header("x-paystate-nonce", nonce)
@@ -164,5 +194,8 @@ async fn signed(
         .map_err(|e| format!("{method} {path}: {e}"))?;
     let status = response.status().as_u16();
     let text = response.text().await.map_err(|e| e.to_string())?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
 }

@@ -102,13 +102,21 @@ pub async fn serve_on(
 ) -> Result<(), StartError> {
     match workers::scan_obligations(&state).await {
         Ok(n) => tracing::info!(owing = n, "obligation scan at start-up"),
-        Err(e) => tracing::error!(error = %e, "obligation scan at start-up failed; retried every minute"),
+        Err(e) => {
+            tracing::error!(error = %e, "obligation scan at start-up failed; retried every minute")
+        }
     }
     workers::spawn_all(&state);
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     tracing::info!(listen = %addr, "serving");
     let app = app::router(state);
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         tracing::error!(error = %e, "server stopped");
     }
     Ok(())

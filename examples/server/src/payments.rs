@@ -119,17 +119,26 @@ pub enum LoadError {
     },
 }
 
-fn decode_row(order_id: &str, provider: &str, bytes: &[u8]) -> Result<(Provider, Payment), LoadError> {
+fn decode_row(
+    order_id: &str,
+    provider: &str,
+    bytes: &[u8],
+) -> Result<(Provider, Payment), LoadError> {
     let corrupt = |reason: String| LoadError::Corrupt {
         order_id: order_id.to_owned(),
         reason,
     };
-    let provider = Provider::parse(provider).ok_or_else(|| corrupt(format!("provider {provider:?}")))?;
+    let provider =
+        Provider::parse(provider).ok_or_else(|| corrupt(format!("provider {provider:?}")))?;
     let payment = snapshot::decode(bytes).map_err(|e| corrupt(e.to_string()))?;
     Ok((provider, payment))
 }
 
-async fn requested_refunds<'e, E>(exec: E, order_id: &str, currency: paystate::Currency) -> Result<Vec<(String, Money)>, DbError>
+async fn requested_refunds<'e, E>(
+    exec: E,
+    order_id: &str,
+    currency: paystate::Currency,
+) -> Result<Vec<(String, Money)>, DbError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -141,7 +150,10 @@ where
     for row in rows {
         let id: String = row.try_get(0)?;
         let amount: i64 = row.try_get(1)?;
-        out.push((id, Money::from_minor(u64::try_from(amount).unwrap_or(0), currency)));
+        out.push((
+            id,
+            Money::from_minor(u64::try_from(amount).unwrap_or(0), currency),
+        ));
     }
     Ok(out)
 }
@@ -224,16 +236,22 @@ const CAS_RETRIES: u32 = 16;
 /// Errors: [`ApplyError::UnknownPayment`], [`ApplyError::Map`] (nothing written),
 /// [`ApplyError::Load`] (database or a corrupt snapshot: nothing written),
 /// [`ApplyError::Contention`].
-pub async fn apply<E, F>(db: &Db, order_id: &str, now: Timestamp, map: F) -> Result<Applied, ApplyError<E>>
+pub async fn apply<E, F>(
+    db: &Db,
+    order_id: &str,
+    now: Timestamp,
+    map: F,
+) -> Result<Applied, ApplyError<E>>
 where
     F: Fn(&Payment, &Facts<'_>) -> Result<Step, E>,
 {
     for _ in 0..CAS_RETRIES {
         let mut tx = db.begin_write().await?;
-        let row = sqlx::query("SELECT provider, snapshot, version FROM payments WHERE order_id = $1")
-            .bind(order_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT provider, snapshot, version FROM payments WHERE order_id = $1")
+                .bind(order_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(row) = row else {
             tx.rollback().await?;
             return Err(ApplyError::UnknownPayment);
@@ -314,7 +332,10 @@ pub fn secs(t: Timestamp) -> i64 {
 }
 
 /// The outbox row of one effect: its unique key, kind, refund id and amount.
-pub fn outbox_fields(order_id: &str, effect: &Effect) -> (String, &'static str, Option<String>, Option<i64>) {
+pub fn outbox_fields(
+    order_id: &str,
+    effect: &Effect,
+) -> (String, &'static str, Option<String>, Option<i64>) {
     match effect {
         Effect::CloseTrade => (format!("{order_id}/close_trade"), "close_trade", None, None),
         Effect::RefundRequired { amount, refund_id } => (

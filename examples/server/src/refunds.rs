@@ -24,7 +24,7 @@ pub enum Requested {
     /// the code and a detail.
     Refused(StatusCode, &'static str, String),
     /// Requested (or requested before with the same amount): the payment as it is.
-    Accepted(Stored),
+    Accepted(Box<Stored>),
 }
 
 /// Records a refund request of `amount` (a decimal string) under `refund_text` for
@@ -44,10 +44,12 @@ pub async fn request(
         Backend::Postgres => " FOR UPDATE",
         Backend::Sqlite => "",
     };
-    let row = sqlx::query(&format!("SELECT provider, snapshot FROM payments WHERE order_id = $1{lock}"))
-        .bind(order_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT provider, snapshot FROM payments WHERE order_id = $1{lock}"
+    ))
+    .bind(order_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some(row) = row else {
         tx.rollback().await?;
         return Ok(Requested::UnknownPayment);
@@ -57,7 +59,8 @@ pub async fn request(
     let Some(provider) = Provider::parse(&provider) else {
         return Err(DbError::Protocol(format!("stored provider {provider:?}")));
     };
-    let payment = snapshot::decode(&bytes).map_err(|e| DbError::Protocol(format!("stored snapshot of {order_id}: {e}")))?;
+    let payment = snapshot::decode(&bytes)
+        .map_err(|e| DbError::Protocol(format!("stored snapshot of {order_id}: {e}")))?;
     let amount = match Money::parse(amount, payment.currency()) {
         Ok(m) => m,
         Err(e) => {
@@ -70,7 +73,10 @@ pub async fn request(
         return Ok(Requested::Refused(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported",
-            format!("this server carries out refunds at Alipay only, not {}", provider.as_str()),
+            format!(
+                "this server carries out refunds at Alipay only, not {}",
+                provider.as_str()
+            ),
         ));
     }
     let rows = sqlx::query("SELECT refund_id, amount FROM refund_requests WHERE order_id = $1")
@@ -81,7 +87,10 @@ pub async fn request(
     for r in rows {
         let id: String = r.try_get(0)?;
         let minor: i64 = r.try_get(1)?;
-        requested.push((id, Money::from_minor(u64::try_from(minor).unwrap_or(0), payment.currency())));
+        requested.push((
+            id,
+            Money::from_minor(u64::try_from(minor).unwrap_or(0), payment.currency()),
+        ));
     }
     let stored = Stored {
         order_id: order_id.to_owned(),
@@ -98,7 +107,7 @@ pub async fn request(
     if let Some(before) = earlier {
         tx.rollback().await?;
         return Ok(if before == amount {
-            Requested::Accepted(stored)
+            Requested::Accepted(Box::new(stored))
         } else {
             Requested::Refused(
                 StatusCode::CONFLICT,
@@ -108,13 +117,19 @@ pub async fn request(
         });
     }
     // Would the engine take it?
-    let event = EventId::derived(&[b"merchant.refund", order_id.as_bytes(), refund_text.as_bytes()])
-        .map_err(|e| DbError::Protocol(e.to_string()))?;
+    let event = EventId::derived(&[
+        b"merchant.refund",
+        order_id.as_bytes(),
+        refund_text.as_bytes(),
+    ])
+    .map_err(|e| DbError::Protocol(e.to_string()))?;
     let mut probe = payment.clone();
     if let Outcome::Rejected(r) = probe.apply(&Input::refund(event, refund_id, amount), now) {
         tx.rollback().await?;
         let status = match r {
-            paystate::Rejection::CurrencyMismatch { .. } | paystate::Rejection::InvalidAmount => StatusCode::UNPROCESSABLE_ENTITY,
+            paystate::Rejection::CurrencyMismatch { .. } | paystate::Rejection::InvalidAmount => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             _ => StatusCode::CONFLICT,
         };
         return Ok(Requested::Refused(status, r.code(), r.to_string()));
@@ -122,7 +137,10 @@ pub async fn request(
     // And with what is already on its way to the customer?
     let mut committed = 0u64;
     for (id, m) in &requested {
-        let recorded = RefundId::new(id.as_bytes()).ok().and_then(|r| payment.recorded_refund(r)).is_some();
+        let recorded = RefundId::new(id.as_bytes())
+            .ok()
+            .and_then(|r| payment.recorded_refund(r))
+            .is_some();
         if !recorded {
             committed = committed.saturating_add(m.minor_units());
         }
@@ -164,6 +182,8 @@ pub async fn request(
     .await?;
     tx.commit().await?;
     let mut stored = stored;
-    stored.requested_refunds.push((refund_text.to_owned(), amount));
-    Ok(Requested::Accepted(stored))
+    stored
+        .requested_refunds
+        .push((refund_text.to_owned(), amount));
+    Ok(Requested::Accepted(Box::new(stored)))
 }

@@ -106,11 +106,21 @@ pub async fn run_outbox_once(state: &AppState) -> Result<usize, sqlx::Error> {
     let rows = match state.db.backend {
         Backend::Sqlite => {
             let mut tx = state.db.begin_write().await?;
-            let rows = sqlx::query(&sql).bind(lease).bind(secs(now)).fetch_all(&mut *tx).await?;
+            let rows = sqlx::query(&sql)
+                .bind(lease)
+                .bind(secs(now))
+                .fetch_all(&mut *tx)
+                .await?;
             tx.commit().await?;
             rows
         }
-        Backend::Postgres => sqlx::query(&sql).bind(lease).bind(secs(now)).fetch_all(&state.db.pool).await?,
+        Backend::Postgres => {
+            sqlx::query(&sql)
+                .bind(lease)
+                .bind(secs(now))
+                .fetch_all(&state.db.pool)
+                .await?
+        }
     };
     let mut claimed = Vec::with_capacity(rows.len());
     for r in rows {
@@ -163,10 +173,18 @@ async fn mark_done(state: &AppState, row: &Claimed) {
         .await;
     match done {
         Ok(_) => {
-            state.metrics.outbox_done.get_or_create(&EffectLabels { kind: row.kind.clone() }).inc();
+            state
+                .metrics
+                .outbox_done
+                .get_or_create(&EffectLabels {
+                    kind: row.kind.clone(),
+                })
+                .inc();
             tracing::info!(order_id = %row.order_id, kind = %row.kind, refund_id = ?row.refund_id, "effect done");
         }
-        Err(e) => tracing::error!(error = %e, "marking an outbox row done failed; it will be checked again"),
+        Err(e) => {
+            tracing::error!(error = %e, "marking an outbox row done failed; it will be checked again")
+        }
     }
 }
 
@@ -186,7 +204,13 @@ async fn mark_failed(state: &AppState, row: &Claimed, error: &str) {
     .bind(row.lease_until)
     .execute(&state.db.pool)
     .await;
-    state.metrics.outbox_failures.get_or_create(&EffectLabels { kind: row.kind.clone() }).inc();
+    state
+        .metrics
+        .outbox_failures
+        .get_or_create(&EffectLabels {
+            kind: row.kind.clone(),
+        })
+        .inc();
     tracing::warn!(order_id = %row.order_id, kind = %row.kind, attempts, error, "effect failed; retried later");
     if let Err(e) = failed {
         tracing::error!(error = %e, "recording an outbox failure failed");
@@ -205,23 +229,41 @@ async fn carry_out(state: &AppState, row: Claimed) {
         return mark_done(state, &row).await;
     }
     if stored.provider != Provider::Alipay {
-        return mark_failed(state, &row, &format!("effects at {} are not carried out by this server", stored.provider.as_str())).await;
+        return mark_failed(
+            state,
+            &row,
+            &format!(
+                "effects at {} are not carried out by this server",
+                stored.provider.as_str()
+            ),
+        )
+        .await;
     }
     let Some(alipay) = &state.alipay else {
         return mark_failed(state, &row, "alipay is not configured").await;
     };
     let currency = stored.payment.currency();
-    let amount = Money::from_minor(row.amount.and_then(|a| u64::try_from(a).ok()).unwrap_or(0), currency);
+    let amount = Money::from_minor(
+        row.amount.and_then(|a| u64::try_from(a).ok()).unwrap_or(0),
+        currency,
+    );
     let refund_id = row.refund_id.clone().unwrap_or_default();
     let (trade, request) = match row.kind.as_str() {
-        "close_trade" => (TradeRequest::Close { out_trade_no: &row.order_id }, Request::Close),
+        "close_trade" => (
+            TradeRequest::Close {
+                out_trade_no: &row.order_id,
+            },
+            Request::Close,
+        ),
         "refund" => (
             TradeRequest::Refund {
                 out_trade_no: &row.order_id,
                 refund_amount: amount,
                 out_request_no: &refund_id,
             },
-            Request::Refund { out_request_no: &refund_id },
+            Request::Refund {
+                out_request_no: &refund_id,
+            },
         ),
         other => return mark_failed(state, &row, &format!("unknown effect kind {other}")).await,
     };
@@ -246,7 +288,12 @@ async fn carry_out(state: &AppState, row: Claimed) {
                 return mark_failed(state, &row, &format!("confirmation rejected: {r}")).await;
             }
             if still_owed(&row, &applied.stored.payment) {
-                mark_failed(state, &row, "the provider's answer did not confirm the effect yet").await;
+                mark_failed(
+                    state,
+                    &row,
+                    "the provider's answer did not confirm the effect yet",
+                )
+                .await;
             } else {
                 mark_done(state, &row).await;
             }
@@ -310,10 +357,10 @@ async fn sweep_loop(state: AppState) {
             tracing::error!(error = %e, "deadline sweep failed");
         }
         passes = passes.wrapping_add(1);
-        if passes % 60 == 1 {
-            if let Err(e) = crate::auth::sweep_nonces(&state.db, now()).await {
-                tracing::error!(error = %e, "nonce sweep failed");
-            }
+        if passes % 60 == 1
+            && let Err(e) = crate::auth::sweep_nonces(&state.db, now()).await
+        {
+            tracing::error!(error = %e, "nonce sweep failed");
         }
         tokio::time::sleep(every).await;
     }
@@ -335,7 +382,11 @@ pub async fn sweep_deadlines(state: &AppState) -> Result<usize, sqlx::Error> {
     let mut applied = 0;
     for r in rows {
         let order_id: String = r.try_get(0)?;
-        match payments::apply::<std::convert::Infallible, _>(&state.db, &order_id, now, |_, _| Ok(Step::Tick)).await {
+        match payments::apply::<std::convert::Infallible, _>(&state.db, &order_id, now, |_, _| {
+            Ok(Step::Tick)
+        })
+        .await
+        {
             Ok(a) if matches!(a.outcome, Outcome::Applied(_)) => {
                 applied += 1;
                 tracing::info!(order_id = %order_id, status = a.stored.payment.status().name(), "deadline passed");
@@ -363,7 +414,9 @@ async fn poll_loop(state: AppState) {
 ///
 /// Errors: the database failed while listing them.
 pub async fn poll_once(state: &AppState) -> Result<usize, sqlx::Error> {
-    let Some(alipay) = &state.alipay else { return Ok(0) };
+    let Some(alipay) = &state.alipay else {
+        return Ok(0);
+    };
     let now: Timestamp = now();
     let rows = sqlx::query(
         "SELECT order_id, query_at FROM payments WHERE query_at IS NOT NULL AND query_at <= $1 \
@@ -377,34 +430,51 @@ pub async fn poll_once(state: &AppState) -> Result<usize, sqlx::Error> {
         let order_id: String = r.try_get(0)?;
         let query_at: i64 = r.try_get(1)?;
         let next = secs(now.saturating_add(state.config.workers.query_after_secs));
-        let claimed = sqlx::query("UPDATE payments SET query_at = $1 WHERE order_id = $2 AND query_at = $3")
-            .bind(next)
-            .bind(&order_id)
-            .bind(query_at)
-            .execute(&state.db.pool)
-            .await?;
+        let claimed =
+            sqlx::query("UPDATE payments SET query_at = $1 WHERE order_id = $2 AND query_at = $3")
+                .bind(next)
+                .bind(&order_id)
+                .bind(query_at)
+                .execute(&state.db.pool)
+                .await?;
         if claimed.rows_affected() != 1 {
             continue; // another instance asks
         }
         asked += 1;
-        let raw = match alipay.call(&TradeRequest::Query { out_trade_no: &order_id }, now).await {
+        let raw = match alipay
+            .call(
+                &TradeRequest::Query {
+                    out_trade_no: &order_id,
+                },
+                now,
+            )
+            .await
+        {
             Ok(raw) => raw,
             Err(e) => {
                 tracing::warn!(order_id = %order_id, error = %e, "query failed");
                 continue;
             }
         };
-        let result = payments::apply(&state.db, &order_id, crate::app::now(), |_, facts| {
-            match alipay.verify(&raw, Request::Query, |answer| answer.to_input(facts)) {
-                Ok(Ok(input)) => Ok(Step::Apply(input)),
-                Ok(Err(MapError::NothingToApply)) => Ok(Step::Nothing),
-                Ok(Err(e)) => Err(format!("answer: {e}")),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .await;
+        let result =
+            payments::apply(
+                &state.db,
+                &order_id,
+                crate::app::now(),
+                |_, facts| match alipay
+                    .verify(&raw, Request::Query, |answer| answer.to_input(facts))
+                {
+                    Ok(Ok(input)) => Ok(Step::Apply(input)),
+                    Ok(Err(MapError::NothingToApply)) => Ok(Step::Nothing),
+                    Ok(Err(e)) => Err(format!("answer: {e}")),
+                    Err(e) => Err(e.to_string()),
+                },
+            )
+            .await;
         match result {
-            Ok(a) => tracing::info!(order_id = %order_id, outcome = a.outcome.name(), status = a.stored.payment.status().name(), "queried"),
+            Ok(a) => {
+                tracing::info!(order_id = %order_id, outcome = a.outcome.name(), status = a.stored.payment.status().name(), "queried")
+            }
             Err(e) => tracing::warn!(order_id = %order_id, error = %e, "query answer not applied"),
         }
     }

@@ -22,7 +22,10 @@ async fn raw_call(
 ) -> (u16, Value) {
     let mut req = server
         .http
-        .request(method.parse().expect("method"), format!("{}{path}", server.base()))
+        .request(
+            method.parse().expect("method"),
+            format!("{}{path}", server.base()),
+        )
         .body(body.to_owned());
     for (name, value) in [
         ("x-paystate-key", key),
@@ -37,11 +40,21 @@ async fn raw_call(
     let resp = req.send().await.expect("answer");
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 fn signed(ts: &str, nonce: &str, method: &str, path: &str, body: &str) -> String {
-    auth::sign(API_SECRET.as_bytes(), ts, nonce, method, path, body.as_bytes())
+    auth::sign(
+        API_SECRET.as_bytes(),
+        ts,
+        nonce,
+        method,
+        path,
+        body.as_bytes(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,45 +66,148 @@ async fn signatures_windows_and_nonces() {
     let ts = now.to_string();
     let good = signed(&ts, "nonce-1", "GET", path, "");
     // The genuine request: 404 (the order is unknown) proves it got through.
-    let (code, v) = raw_call(&server, "GET", path, "", Some(API_KEY), Some(&ts), Some("nonce-1"), Some(&good)).await;
-    assert_eq!((code, v["error"].as_str()), (404, Some("unknown_payment")), "{v}");
+    let (code, v) = raw_call(
+        &server,
+        "GET",
+        path,
+        "",
+        Some(API_KEY),
+        Some(&ts),
+        Some("nonce-1"),
+        Some(&good),
+    )
+    .await;
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (404, Some("unknown_payment")),
+        "{v}"
+    );
     // Replayed nonce, to the same instance.
-    let (code, v) = raw_call(&server, "GET", path, "", Some(API_KEY), Some(&ts), Some("nonce-1"), Some(&good)).await;
+    let (code, v) = raw_call(
+        &server,
+        "GET",
+        path,
+        "",
+        Some(API_KEY),
+        Some(&ts),
+        Some("nonce-1"),
+        Some(&good),
+    )
+    .await;
     assert_eq!((code, v["error"].as_str()), (401, Some("replayed")));
     // A missing header, each in turn.
     for missing in 0..4 {
-        let mut h = [Some(API_KEY), Some(ts.as_str()), Some("nonce-2"), Some(good.as_str())];
+        let mut h = [
+            Some(API_KEY),
+            Some(ts.as_str()),
+            Some("nonce-2"),
+            Some(good.as_str()),
+        ];
         h[missing] = None;
         let (code, v) = raw_call(&server, "GET", path, "", h[0], h[1], h[2], h[3]).await;
-        assert_eq!((code, v["error"].as_str()), (401, Some("missing_auth")), "header {missing}");
+        assert_eq!(
+            (code, v["error"].as_str()),
+            (401, Some("missing_auth")),
+            "header {missing}"
+        );
     }
-    let (code, v) = raw_call(&server, "GET", path, "", Some("other"), Some(&ts), Some("nonce-3"), Some(&good)).await;
+    let (code, v) = raw_call(
+        &server,
+        "GET",
+        path,
+        "",
+        Some("other"),
+        Some(&ts),
+        Some("nonce-3"),
+        Some(&good),
+    )
+    .await;
     assert_eq!((code, v["error"].as_str()), (401, Some("unknown_key")));
     // A wrong signature: for another path, and one hex digit changed.
     let other = signed(&ts, "nonce-4", "GET", "/v1/payments/other", "");
-    let (code, v) = raw_call(&server, "GET", path, "", Some(API_KEY), Some(&ts), Some("nonce-4"), Some(&other)).await;
+    let (code, v) = raw_call(
+        &server,
+        "GET",
+        path,
+        "",
+        Some(API_KEY),
+        Some(&ts),
+        Some("nonce-4"),
+        Some(&other),
+    )
+    .await;
     assert_eq!((code, v["error"].as_str()), (401, Some("bad_signature")));
     let mut flipped = signed(&ts, "nonce-5", "GET", path, "").into_bytes();
     flipped[0] = if flipped[0] == b'0' { b'1' } else { b'0' };
     let flipped = String::from_utf8(flipped).expect("hex");
-    let (code, v) = raw_call(&server, "GET", path, "", Some(API_KEY), Some(&ts), Some("nonce-5"), Some(&flipped)).await;
+    let (code, v) = raw_call(
+        &server,
+        "GET",
+        path,
+        "",
+        Some(API_KEY),
+        Some(&ts),
+        Some("nonce-5"),
+        Some(&flipped),
+    )
+    .await;
     assert_eq!((code, v["error"].as_str()), (401, Some("bad_signature")));
     // A bad signature does not burn the nonce: the genuine request with it still passes.
     let genuine5 = signed(&ts, "nonce-5", "GET", path, "");
-    let (code, _) = raw_call(&server, "GET", path, "", Some(API_KEY), Some(&ts), Some("nonce-5"), Some(&genuine5)).await;
+    let (code, _) = raw_call(
+        &server,
+        "GET",
+        path,
+        "",
+        Some(API_KEY),
+        Some(&ts),
+        Some("nonce-5"),
+        Some(&genuine5),
+    )
+    .await;
     assert_eq!(code, 404);
     // Stale and from the future, correctly signed.
     let old = (now - 301).to_string();
     let s = signed(&old, "nonce-6", "GET", path, "");
-    let (code, v) = raw_call(&server, "GET", path, "", Some(API_KEY), Some(&old), Some("nonce-6"), Some(&s)).await;
+    let (code, v) = raw_call(
+        &server,
+        "GET",
+        path,
+        "",
+        Some(API_KEY),
+        Some(&old),
+        Some("nonce-6"),
+        Some(&s),
+    )
+    .await;
     assert_eq!((code, v["error"].as_str()), (401, Some("stale")));
     let future = (now + 301).to_string();
     let s = signed(&future, "nonce-7", "GET", path, "");
-    let (code, v) = raw_call(&server, "GET", path, "", Some(API_KEY), Some(&future), Some("nonce-7"), Some(&s)).await;
+    let (code, v) = raw_call(
+        &server,
+        "GET",
+        path,
+        "",
+        Some(API_KEY),
+        Some(&future),
+        Some("nonce-7"),
+        Some(&s),
+    )
+    .await;
     assert_eq!((code, v["error"].as_str()), (401, Some("from_future")));
     // A replay sent to another instance on the same database is refused too.
     let second = env.server(Options::default()).await;
-    let (code, v) = raw_call(&second, "GET", path, "", Some(API_KEY), Some(&ts), Some("nonce-1"), Some(&good)).await;
+    let (code, v) = raw_call(
+        &second,
+        "GET",
+        path,
+        "",
+        Some(API_KEY),
+        Some(&ts),
+        Some("nonce-1"),
+        Some(&good),
+    )
+    .await;
     assert_eq!((code, v["error"].as_str()), (401, Some("replayed")));
     assert_eq!(env.db.count("SELECT COUNT(*) FROM payments").await, 0);
 }
@@ -105,7 +221,10 @@ async fn idempotency_keys_replay_conflict_and_in_use() {
     let env = Env::new().await;
     let server = env
         .server(Options {
-            extra_env: vec![("PAYSTATE_FAILPOINT".into(), "create_after_claim:sleep".into())],
+            extra_env: vec![(
+                "PAYSTATE_FAILPOINT".into(),
+                "create_after_claim:sleep".into(),
+            )],
             ..Options::default()
         })
         .await;
@@ -115,20 +234,41 @@ async fn idempotency_keys_replay_conflict_and_in_use() {
         server.call("POST", "/v1/payments", Some(&body), Some("key-1")),
         async {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            server.call("POST", "/v1/payments", Some(&body), Some("key-1")).await
+            server
+                .call("POST", "/v1/payments", Some(&body), Some("key-1"))
+                .await
         }
     );
     assert_eq!(a.0, 201, "{}", a.1);
-    assert_eq!((b.0, b.1["error"].as_str()), (409, Some("in_use")), "{}", b.1);
+    assert_eq!(
+        (b.0, b.1["error"].as_str()),
+        (409, Some("in_use")),
+        "{}",
+        b.1
+    );
     // The same key and body again: the stored response, byte for byte.
-    let (code, v) = server.call("POST", "/v1/payments", Some(&body), Some("key-1")).await;
+    let (code, v) = server
+        .call("POST", "/v1/payments", Some(&body), Some("key-1"))
+        .await;
     assert_eq!((code, &v), (201, &a.1));
     // The same key, another body.
-    let (code, v) = server.call("POST", "/v1/payments", Some(&create_body("order-idem", "2.00")), Some("key-1")).await;
-    assert_eq!((code, v["error"].as_str()), (422, Some("idempotency_conflict")));
+    let (code, v) = server
+        .call(
+            "POST",
+            "/v1/payments",
+            Some(&create_body("order-idem", "2.00")),
+            Some("key-1"),
+        )
+        .await;
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (422, Some("idempotency_conflict"))
+    );
     // Another instance sees the same key.
     let second = env.server(Options::default()).await;
-    let (code, v) = second.call("POST", "/v1/payments", Some(&body), Some("key-1")).await;
+    let (code, v) = second
+        .call("POST", "/v1/payments", Some(&body), Some("key-1"))
+        .await;
     assert_eq!((code, &v), (201, &a.1));
     // Without a key, the same order again is a conflict of the payment itself.
     let (code, v) = second.call("POST", "/v1/payments", Some(&body), None).await;
@@ -146,16 +286,31 @@ async fn an_idempotency_key_held_by_a_dead_instance_is_taken_over_after_its_leas
         })
         .await;
     server.kill();
-    server.start(&[("PAYSTATE_FAILPOINT", "create_after_claim")]).await;
+    server
+        .start(&[("PAYSTATE_FAILPOINT", "create_after_claim")])
+        .await;
     let body = create_body("order-lease", "3.00");
-    let killed = server.call_may_fail("POST", "/v1/payments", &body, "key-lease").await;
-    assert!(killed.is_none(), "the failpoint kills the server mid-request");
+    let killed = server
+        .call_may_fail("POST", "/v1/payments", &body, "key-lease")
+        .await;
+    assert!(
+        killed.is_none(),
+        "the failpoint kills the server mid-request"
+    );
     assert!(server.wait_exit(Duration::from_secs(10)).await);
     server.start(&[]).await;
-    let (code, v) = server.call("POST", "/v1/payments", Some(&body), Some("key-lease")).await;
-    assert_eq!((code, v["error"].as_str()), (409, Some("in_use")), "within the lease: {v}");
+    let (code, v) = server
+        .call("POST", "/v1/payments", Some(&body), Some("key-lease"))
+        .await;
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (409, Some("in_use")),
+        "within the lease: {v}"
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (code, v) = server.call("POST", "/v1/payments", Some(&body), Some("key-lease")).await;
+    let (code, v) = server
+        .call("POST", "/v1/payments", Some(&body), Some("key-lease"))
+        .await;
     assert_eq!(code, 201, "after the lease, a real answer: {v}");
 }
 
@@ -167,21 +322,48 @@ async fn bad_input_anywhere_changes_nothing() {
     for (body, code, error) in [
         (json!("not an object"), 400, "bad_input"),
         (json!({"order_id": "o1"}), 400, "bad_input"),
-        (json!({"order_id": "o1", "provider": "alipay", "amount": "1.00", "currency": "CNY", "subject": "x", "extra": 1}), 400, "bad_input"),
+        (
+            json!({"order_id": "o1", "provider": "alipay", "amount": "1.00", "currency": "CNY", "subject": "x", "extra": 1}),
+            400,
+            "bad_input",
+        ),
         (create_body("o1", "1.001"), 400, "invalid_amount"),
         (create_body("o1", "-1"), 400, "invalid_amount"),
         (create_body("o1", "0"), 400, "invalid_amount"),
-        (json!({"order_id": "o1", "provider": "alipay", "amount": "1.00", "currency": "XXX", "subject": "x"}), 400, "unknown_currency"),
-        (json!({"order_id": "o1", "provider": "wechatpay", "amount": "1.00", "currency": "CNY", "subject": "x"}), 400, "bad_input"),
+        (
+            json!({"order_id": "o1", "provider": "alipay", "amount": "1.00", "currency": "XXX", "subject": "x"}),
+            400,
+            "unknown_currency",
+        ),
+        (
+            json!({"order_id": "o1", "provider": "wechatpay", "amount": "1.00", "currency": "CNY", "subject": "x"}),
+            400,
+            "bad_input",
+        ),
         (create_body("o/1", "1.00"), 400, "bad_input"),
-        (json!({"order_id": "o1", "provider": "alipay", "amount": "1.00", "currency": "USD", "subject": "x"}), 400, "bad_input"),
+        (
+            json!({"order_id": "o1", "provider": "alipay", "amount": "1.00", "currency": "USD", "subject": "x"}),
+            400,
+            "bad_input",
+        ),
     ] {
         let (got, v) = server.call("POST", "/v1/payments", Some(&body), None).await;
-        assert_eq!((got, v["error"].as_str()), (code, Some(error)), "{body}: {v}");
+        assert_eq!(
+            (got, v["error"].as_str()),
+            (code, Some(error)),
+            "{body}: {v}"
+        );
     }
     // Raw bytes that are not JSON at all.
     let ts = unix_now().to_string();
-    let s = auth::sign(API_SECRET.as_bytes(), &ts, "raw-1", "POST", "/v1/payments", b"{\"order_id\":");
+    let s = auth::sign(
+        API_SECRET.as_bytes(),
+        &ts,
+        "raw-1",
+        "POST",
+        "/v1/payments",
+        b"{\"order_id\":",
+    );
     let resp = server
         .http
         .post(format!("{}/v1/payments", server.base()))
@@ -196,20 +378,43 @@ async fn bad_input_anywhere_changes_nothing() {
     assert_eq!(resp.status().as_u16(), 400);
     // A 10 MB body: refused before it is read.
     let big = vec![b'a'; 10 * 1024 * 1024];
-    let resp = server.http.post(format!("{}/notify/alipay", server.base())).body(big.clone()).send().await;
+    let resp = server
+        .http
+        .post(format!("{}/notify/alipay", server.base()))
+        .body(big.clone())
+        .send()
+        .await;
     if let Ok(resp) = resp {
         assert_eq!(resp.status().as_u16(), 413);
     }
-    let resp = server.http.post(format!("{}/v1/payments", server.base())).body(big).send().await;
+    let resp = server
+        .http
+        .post(format!("{}/v1/payments", server.base()))
+        .body(big)
+        .send()
+        .await;
     if let Ok(resp) = resp {
-        assert!(matches!(resp.status().as_u16(), 401 | 413), "{}", resp.status());
+        assert!(
+            matches!(resp.status().as_u16(), 401 | 413),
+            "{}",
+            resp.status()
+        );
     }
     // An unknown order.
     let (code, v) = server.call("GET", "/v1/payments/ghost", None, None).await;
     assert_eq!((code, v["error"].as_str()), (404, Some("unknown_payment")));
-    let (code, _) = server.call("POST", "/v1/payments/ghost/cancel", None, None).await;
+    let (code, _) = server
+        .call("POST", "/v1/payments/ghost/cancel", None, None)
+        .await;
     assert_eq!(code, 404);
-    let (code, _) = server.call("POST", "/v1/payments/ghost/refunds", Some(&json!({"refund_id":"r","amount":"1.00"})), None).await;
+    let (code, _) = server
+        .call(
+            "POST",
+            "/v1/payments/ghost/refunds",
+            Some(&json!({"refund_id":"r","amount":"1.00"})),
+            None,
+        )
+        .await;
     assert_eq!(code, 404);
     // Notifications: not a form, not UTF-8, no signature, a garbage signature.
     for body in [
@@ -232,10 +437,23 @@ async fn bad_input_anywhere_changes_nothing() {
         assert_eq!(reply, "fail", "{}", String::from_utf8_lossy(body));
     }
     // A return that does not verify.
-    let resp = server.http.get(format!("{}/return/alipay?out_trade_no=o1&sign=x", server.base())).send().await.expect("answer");
+    let resp = server
+        .http
+        .get(format!(
+            "{}/return/alipay?out_trade_no=o1&sign=x",
+            server.base()
+        ))
+        .send()
+        .await
+        .expect("answer");
     assert_eq!(resp.status().as_u16(), 400);
     // Still serving, and nothing was written.
-    let resp = server.http.get(format!("{}/healthz", server.base())).send().await.expect("healthz");
+    let resp = server
+        .http
+        .get(format!("{}/healthz", server.base()))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(env.db.count("SELECT COUNT(*) FROM payments").await, 0);
     assert_eq!(env.db.count("SELECT COUNT(*) FROM outbox").await, 0);
@@ -256,18 +474,44 @@ fn a_bad_configuration_stops_the_server_with_one_line() {
         )
     };
     let cases = [
-        ("missing-key-file.toml", base(&format!(
-            "[alipay]\napp_id = \"1\"\nseller_id = \"2\"\napp_private_key = \"missing.pem\"\nalipay_public_key = \"{}/alipay_sim_public.pem\"\n",
-            keys.display()
-        )), "[alipay].app_private_key: cannot read"),
-        ("not-a-key.toml", base(&format!(
-            "[alipay]\napp_id = \"1\"\nseller_id = \"2\"\napp_private_key = \"{}/README.md\"\nalipay_public_key = \"{}/alipay_sim_public.pem\"\n",
-            keys.display(), keys.display()
-        )), "[alipay].app_private_key: not an RSA private key"),
-        ("unknown-key.toml", base("colour = \"blue\"\n"), "unknown field"),
-        ("no-database.toml", "listen = \"127.0.0.1:0\"\npublic_url = \"http://x\"\n".to_owned(), "missing field `database`"),
-        ("bad-database.toml", "listen = \"127.0.0.1:0\"\ndatabase = \"mysql://x\"\npublic_url = \"http://x\"\n".to_owned(), "database: must start with"),
-        ("short-secret.toml", base("[[api_keys]]\nid = \"shop\"\nsecret = \"short\"\n"), "secret: must be at least 16 bytes"),
+        (
+            "missing-key-file.toml",
+            base(&format!(
+                "[alipay]\napp_id = \"1\"\nseller_id = \"2\"\napp_private_key = \"missing.pem\"\nalipay_public_key = \"{}/alipay_sim_public.pem\"\n",
+                keys.display()
+            )),
+            "[alipay].app_private_key: cannot read",
+        ),
+        (
+            "not-a-key.toml",
+            base(&format!(
+                "[alipay]\napp_id = \"1\"\nseller_id = \"2\"\napp_private_key = \"{}/README.md\"\nalipay_public_key = \"{}/alipay_sim_public.pem\"\n",
+                keys.display(),
+                keys.display()
+            )),
+            "[alipay].app_private_key: not an RSA private key",
+        ),
+        (
+            "unknown-key.toml",
+            base("colour = \"blue\"\n"),
+            "unknown field",
+        ),
+        (
+            "no-database.toml",
+            "listen = \"127.0.0.1:0\"\npublic_url = \"http://x\"\n".to_owned(),
+            "missing field `database`",
+        ),
+        (
+            "bad-database.toml",
+            "listen = \"127.0.0.1:0\"\ndatabase = \"mysql://x\"\npublic_url = \"http://x\"\n"
+                .to_owned(),
+            "database: must start with",
+        ),
+        (
+            "short-secret.toml",
+            base("[[api_keys]]\nid = \"shop\"\nsecret = \"short\"\n"),
+            "secret: must be at least 16 bytes",
+        ),
     ];
     for (name, text, expected) in cases {
         let path = write(name, &text);

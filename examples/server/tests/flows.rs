@@ -10,7 +10,11 @@ use std::time::Duration;
 use common::*;
 use serde_json::{Value, json};
 
-fn success_fields<'a>(order_id: &'a str, notify_id: &'a str, amount: &'a str) -> Vec<(&'a str, &'a str)> {
+fn success_fields<'a>(
+    order_id: &'a str,
+    notify_id: &'a str,
+    amount: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("notify_time", "2026-11-30 12:00:00"),
         ("notify_type", "trade_status_sync"),
@@ -34,7 +38,9 @@ async fn paid(env: &Env, server: &Server, order_id: &str, amount: &str) -> Value
     let pay_url = created["pay_url"].as_str().expect("a pay_url").to_owned();
     env.sim.open(&pay_url).await.expect("the cashier opens");
     env.sim.pay(order_id).await.expect("the buyer pays");
-    server.wait_for(order_id, "succeeded", |v| status(v) == "succeeded").await
+    server
+        .wait_for(order_id, "succeeded", |v| status(v) == "succeeded")
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,11 +55,16 @@ async fn paid_through_the_cashier_and_redelivered_and_forged() {
     assert!(pay_url.contains("method=alipay.trade.page.pay"));
     env.sim.open(pay_url).await.expect("open");
     env.sim.pay("order-1").await.expect("pay");
-    let v = server.wait_for("order-1", "succeeded", |v| status(v) == "succeeded").await;
+    let v = server
+        .wait_for("order-1", "succeeded", |v| status(v) == "succeeded")
+        .await;
     assert_eq!(v["paid"], "99.99");
     assert_eq!(v["pending_effects"], json!([]));
     eventually("the simulator saw success", || {
-        env.sim.deliveries("order-1").iter().any(|d| d.reply.as_deref() == Some("success"))
+        env.sim
+            .deliveries("order-1")
+            .iter()
+            .any(|d| d.reply.as_deref() == Some("success"))
     })
     .await;
     let version = v["version"].clone();
@@ -68,7 +79,11 @@ async fn paid_through_the_cashier_and_redelivered_and_forged() {
     assert_ne!(forged, body);
     assert_eq!(server.notify(&forged).await, "fail");
     // Genuinely signed, but for another seller, another app, another amount.
-    for (field, value) in [("seller_id", "2088999999999999"), ("app_id", "2021999999999999"), ("total_amount", "9.99")] {
+    for (field, value) in [
+        ("seller_id", "2088999999999999"),
+        ("app_id", "2021999999999999"),
+        ("total_amount", "9.99"),
+    ] {
         let mut fields = success_fields("order-1", "forged-notify", "99.99");
         for f in fields.iter_mut() {
             if f.0 == field {
@@ -89,14 +104,25 @@ async fn cancelled_then_paid_anyway_is_refunded_exactly_once() {
     let server = env.server(Options::default()).await;
     let (code, created) = server.create("order-late", "25.00", &[]).await;
     assert_eq!(code, 201);
-    env.sim.open(created["pay_url"].as_str().expect("pay_url")).await.expect("open");
-    let (code, v) = server.call("POST", "/v1/payments/order-late/cancel", None, None).await;
+    env.sim
+        .open(created["pay_url"].as_str().expect("pay_url"))
+        .await
+        .expect("open");
+    let (code, v) = server
+        .call("POST", "/v1/payments/order-late/cancel", None, None)
+        .await;
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["status"], "cancelled");
     // The close is carried out at the simulator.
-    server.wait_for("order-late", "close done", |v| v["pending_effects"] == json!([])).await;
+    server
+        .wait_for("order-late", "close done", |v| {
+            v["pending_effects"] == json!([])
+        })
+        .await;
     eventually("trade closed at the simulator", || {
-        env.sim.trade("order-late").is_some_and(|t| t.status == "TRADE_CLOSED")
+        env.sim
+            .trade("order-late")
+            .is_some_and(|t| t.status == "TRADE_CLOSED")
     })
     .await;
 
@@ -106,14 +132,18 @@ async fn cancelled_then_paid_anyway_is_refunded_exactly_once() {
     env.sim.pay_late("order-late").await.expect("late payment");
     let owed = server
         .wait_for("order-late", "refund owed", |v| {
-            v["pending_effects"].as_array().is_some_and(|a| a.iter().any(|e| e["type"] == "refund_required"))
+            v["pending_effects"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|e| e["type"] == "refund_required"))
         })
         .await;
     let effect = &owed["pending_effects"][0];
     assert_eq!(effect["amount"], "25.00");
     let refund_id = effect["refund_id"].as_str().expect("refund_id").to_owned();
     env.sim.set_down(false);
-    let v = server.wait_for("order-late", "refunded", |v| status(v) == "refunded").await;
+    let v = server
+        .wait_for("order-late", "refunded", |v| status(v) == "refunded")
+        .await;
     assert_eq!(v["refunded"], "25.00");
     assert_eq!(v["pending_effects"], json!([]));
     let trade = env.sim.trade("order-late").expect("trade");
@@ -127,15 +157,27 @@ async fn expired_by_its_deadline_then_paid_is_refunded_once() {
     let env = Env::new().await;
     let server = env.server(Options::default()).await;
     let expires = unix_now() + 2;
-    let (code, created) = server.create("order-deadline", "10.00", &[("expires_at", json!(expires))]).await;
+    let (code, created) = server
+        .create("order-deadline", "10.00", &[("expires_at", json!(expires))])
+        .await;
     assert_eq!(code, 201, "{created}");
-    env.sim.open(created["pay_url"].as_str().expect("pay_url")).await.expect("open");
+    env.sim
+        .open(created["pay_url"].as_str().expect("pay_url"))
+        .await
+        .expect("open");
     let v = server
-        .wait_for("order-deadline", "deadline", |v| status(v) != "pending" && status(v) != "processing")
+        .wait_for("order-deadline", "deadline", |v| {
+            status(v) != "pending" && status(v) != "processing"
+        })
         .await;
     let after_deadline = status(&v).to_owned();
-    env.sim.pay_late("order-deadline").await.expect("late payment");
-    let v = server.wait_for("order-deadline", "refunded", |v| status(v) == "refunded").await;
+    env.sim
+        .pay_late("order-deadline")
+        .await
+        .expect("late payment");
+    let v = server
+        .wait_for("order-deadline", "refunded", |v| status(v) == "refunded")
+        .await;
     assert_eq!(v["refunded"], "10.00", "after {after_deadline}");
     let trade = env.sim.trade("order-deadline").expect("trade");
     assert_eq!(trade.refunds.len(), 1);
@@ -156,27 +198,55 @@ async fn crash_during_refund(failpoint: &str, order_id: &str) {
         .await;
     let (code, created) = server.create(order_id, "30.00", &[]).await;
     assert_eq!(code, 201);
-    env.sim.open(created["pay_url"].as_str().expect("pay_url")).await.expect("open");
-    let (code, _) = server.call("POST", &format!("/v1/payments/{order_id}/cancel"), None, None).await;
+    env.sim
+        .open(created["pay_url"].as_str().expect("pay_url"))
+        .await
+        .expect("open");
+    let (code, _) = server
+        .call(
+            "POST",
+            &format!("/v1/payments/{order_id}/cancel"),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(code, 200);
-    server.wait_for(order_id, "close done", |v| v["pending_effects"] == json!([])).await;
+    server
+        .wait_for(order_id, "close done", |v| {
+            v["pending_effects"] == json!([])
+        })
+        .await;
     // Restart with the failpoint armed; the late payment's refund trips it.
     server.kill();
     server.start(&[("PAYSTATE_FAILPOINT", failpoint)]).await;
     env.sim.pay_late(order_id).await.expect("late payment");
-    assert!(server.wait_exit(Duration::from_secs(30)).await, "the failpoint never fired: {}", server.log_text());
-    assert!(server.log_text().contains(&format!("failpoint {failpoint}")));
+    assert!(
+        server.wait_exit(Duration::from_secs(30)).await,
+        "the failpoint never fired: {}",
+        server.log_text()
+    );
+    assert!(
+        server
+            .log_text()
+            .contains(&format!("failpoint {failpoint}"))
+    );
     let before = env.sim.trade(order_id).expect("trade").refunds.len();
     match failpoint {
         "outbox_before_call" => assert_eq!(before, 0, "killed before the call"),
         _ => assert_eq!(before, 1, "killed after the call"),
     }
     server.start(&[]).await;
-    let v = server.wait_for(order_id, "refunded", |v| status(v) == "refunded").await;
+    let v = server
+        .wait_for(order_id, "refunded", |v| status(v) == "refunded")
+        .await;
     assert_eq!(v["pending_effects"], json!([]));
     let trade = env.sim.trade(order_id).expect("trade");
     assert_eq!(trade.refunds.len(), 1, "{:?}", trade.refunds);
-    assert_eq!(env.sim.refunds_effected(&trade.refunds[0].0), 1, "money moved once");
+    assert_eq!(
+        env.sim.refunds_effected(&trade.refunds[0].0),
+        1,
+        "money moved once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,10 +265,17 @@ async fn trade_closed_after_a_full_refund_is_acknowledged_twice() {
     let server = env.server(Options::default()).await;
     paid(&env, &server, "order-full-refund", "50.00").await;
     let (code, v) = server
-        .call("POST", "/v1/payments/order-full-refund/refunds", Some(&json!({"refund_id": "rf-1", "amount": "50.00"})), None)
+        .call(
+            "POST",
+            "/v1/payments/order-full-refund/refunds",
+            Some(&json!({"refund_id": "rf-1", "amount": "50.00"})),
+            None,
+        )
         .await;
     assert_eq!(code, 202, "{v}");
-    let v = server.wait_for("order-full-refund", "refunded", |v| status(v) == "refunded").await;
+    let v = server
+        .wait_for("order-full-refund", "refunded", |v| status(v) == "refunded")
+        .await;
     assert_eq!(v["refunded"], "50.00");
     eventually("the TRADE_CLOSED notification", || {
         env.sim
@@ -207,11 +284,17 @@ async fn trade_closed_after_a_full_refund_is_acknowledged_twice() {
             .any(|d| d.trade_status == "TRADE_CLOSED" && d.reply.as_deref() == Some("success"))
     })
     .await;
-    let body = env.sim.notification("order-full-refund").expect("the TRADE_CLOSED notification");
+    let body = env
+        .sim
+        .notification("order-full-refund")
+        .expect("the TRADE_CLOSED notification");
     assert!(body.contains("TRADE_CLOSED"), "{body}");
     assert_eq!(server.notify(&body).await, "success");
     assert_eq!(server.notify(&body).await, "success");
-    assert_eq!(server.view("order-full-refund").await["version"], v["version"]);
+    assert_eq!(
+        server.view("order-full-refund").await["version"],
+        v["version"]
+    );
     assert_eq!(env.sim.refunds_effected("rf-1"), 1);
 }
 
@@ -219,7 +302,9 @@ async fn trade_closed_after_a_full_refund_is_acknowledged_twice() {
 async fn a_notification_before_the_order_and_two_at_once() {
     let env = Env::new().await;
     let server = env.server(Options::default()).await;
-    let body = env.sim.sign_notification(&success_fields("order-early", "notify-early-1", "12.34"));
+    let body = env
+        .sim
+        .sign_notification(&success_fields("order-early", "notify-early-1", "12.34"));
     // Before the order exists: fail, so Alipay redelivers; nothing is written.
     assert_eq!(server.notify(&body).await, "fail");
     assert_eq!(env.db.count("SELECT COUNT(*) FROM payments").await, 0);
@@ -231,8 +316,12 @@ async fn a_notification_before_the_order_and_two_at_once() {
     let v = server.view("order-early").await;
     assert_eq!(v["status"], "succeeded");
     assert_eq!(v["version"], 1, "applied exactly once: {v}");
-    let applied = server.metric("paystate_notifications_total{provider=\"alipay\",outcome=\"applied\"}").await;
-    let duplicate = server.metric("paystate_notifications_total{provider=\"alipay\",outcome=\"duplicate\"}").await;
+    let applied = server
+        .metric("paystate_notifications_total{provider=\"alipay\",outcome=\"applied\"}")
+        .await;
+    let duplicate = server
+        .metric("paystate_notifications_total{provider=\"alipay\",outcome=\"duplicate\"}")
+        .await;
     assert_eq!((applied, duplicate), (1.0, 1.0));
 }
 
@@ -249,12 +338,27 @@ async fn the_query_poller_finds_a_payment_whose_notification_never_came() {
     env.sim.set_notify(false);
     let (code, created) = server.create("order-quiet", "8.88", &[]).await;
     assert_eq!(code, 201);
-    env.sim.open(created["pay_url"].as_str().expect("pay_url")).await.expect("open");
+    env.sim
+        .open(created["pay_url"].as_str().expect("pay_url"))
+        .await
+        .expect("open");
     env.sim.pay("order-quiet").await.expect("pay");
-    let v = server.wait_for("order-quiet", "succeeded by query", |v| status(v) == "succeeded").await;
+    let v = server
+        .wait_for("order-quiet", "succeeded by query", |v| {
+            status(v) == "succeeded"
+        })
+        .await;
     assert_eq!(v["paid"], "8.88");
-    assert!(env.sim.deliveries("order-quiet").is_empty(), "no notification was delivered");
-    assert!(env.sim.calls().iter().any(|c| c.method == "alipay.trade.query"));
+    assert!(
+        env.sim.deliveries("order-quiet").is_empty(),
+        "no notification was delivered"
+    );
+    assert!(
+        env.sim
+            .calls()
+            .iter()
+            .any(|c| c.method == "alipay.trade.query")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,27 +367,98 @@ async fn merchant_refunds_are_checked_against_the_balance() {
     let server = env.server(Options::default()).await;
     paid(&env, &server, "order-refunds", "100.00").await;
     // A cancel of a payment that succeeded is refused.
-    let (code, v) = server.call("POST", "/v1/payments/order-refunds/cancel", None, None).await;
-    assert_eq!((code, v["error"].as_str()), (409, Some("invalid_transition")), "{v}");
+    let (code, v) = server
+        .call("POST", "/v1/payments/order-refunds/cancel", None, None)
+        .await;
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (409, Some("invalid_transition")),
+        "{v}"
+    );
     let path = "/v1/payments/order-refunds/refunds";
     env.sim.set_down(true); // keep both requests on their way
-    let (code, v) = server.call("POST", path, Some(&json!({"refund_id": "r-a", "amount": "60.00"})), None).await;
+    let (code, v) = server
+        .call(
+            "POST",
+            path,
+            Some(&json!({"refund_id": "r-a", "amount": "60.00"})),
+            None,
+        )
+        .await;
     assert_eq!(code, 202, "{v}");
-    let (code, v) = server.call("POST", path, Some(&json!({"refund_id": "r-b", "amount": "50.00"})), None).await;
-    assert_eq!((code, v["error"].as_str()), (409, Some("refund_exceeds_balance")), "{v}");
-    let (code, v) = server.call("POST", path, Some(&json!({"refund_id": "r-a", "amount": "10.00"})), None).await;
-    assert_eq!((code, v["error"].as_str()), (409, Some("idempotency_conflict")), "{v}");
-    let (code, v) = server.call("POST", path, Some(&json!({"refund_id": "r-a", "amount": "60.00"})), None).await;
+    let (code, v) = server
+        .call(
+            "POST",
+            path,
+            Some(&json!({"refund_id": "r-b", "amount": "50.00"})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (409, Some("refund_exceeds_balance")),
+        "{v}"
+    );
+    let (code, v) = server
+        .call(
+            "POST",
+            path,
+            Some(&json!({"refund_id": "r-a", "amount": "10.00"})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (409, Some("idempotency_conflict")),
+        "{v}"
+    );
+    let (code, v) = server
+        .call(
+            "POST",
+            path,
+            Some(&json!({"refund_id": "r-a", "amount": "60.00"})),
+            None,
+        )
+        .await;
     assert_eq!(code, 202, "the same request again: {v}");
-    let (code, v) = server.call("POST", path, Some(&json!({"refund_id": "r-c", "amount": "abc"})), None).await;
-    assert_eq!((code, v["error"].as_str()), (400, Some("invalid_amount")), "{v}");
+    let (code, v) = server
+        .call(
+            "POST",
+            path,
+            Some(&json!({"refund_id": "r-c", "amount": "abc"})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (400, Some("invalid_amount")),
+        "{v}"
+    );
     env.sim.set_down(false);
-    let v = server.wait_for("order-refunds", "refund applied", |v| v["refunded"] == "60.00").await;
-    assert_eq!(v["status"], "succeeded", "a partial refund keeps the payment succeeded: {v}");
+    let v = server
+        .wait_for("order-refunds", "refund applied", |v| {
+            v["refunded"] == "60.00"
+        })
+        .await;
+    assert_eq!(
+        v["status"], "succeeded",
+        "a partial refund keeps the payment succeeded: {v}"
+    );
     assert_eq!(env.sim.refunds_effected("r-a"), 1);
-    let (code, v) = server.call("POST", path, Some(&json!({"refund_id": "r-d", "amount": "40.00"})), None).await;
+    let (code, v) = server
+        .call(
+            "POST",
+            path,
+            Some(&json!({"refund_id": "r-d", "amount": "40.00"})),
+            None,
+        )
+        .await;
     assert_eq!(code, 202, "{v}");
-    let v = server.wait_for("order-refunds", "refunded in full", |v| status(v) == "refunded").await;
+    let v = server
+        .wait_for("order-refunds", "refunded in full", |v| {
+            status(v) == "refunded"
+        })
+        .await;
     assert_eq!(v["refunded"], "100.00");
     assert_eq!(env.sim.refunds_effected("r-d"), 1);
 }

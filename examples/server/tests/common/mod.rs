@@ -21,7 +21,10 @@ pub const API_KEY: &str = "shop";
 pub const API_SECRET: &str = "test-secret-of-the-shop-0123456789";
 
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub fn keys_dir() -> PathBuf {
@@ -118,7 +121,9 @@ impl Env {
     pub async fn new() -> Env {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db = TestDb::fresh(dir.path()).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the simulator");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the simulator");
         let sim = AlipaySim::start(SimConfig::test_keys(APP_ID, SELLER_ID), listener)
             .await
             .expect("start the simulator");
@@ -211,7 +216,10 @@ impl Server {
             .open(&self.log)
             .expect("open the server log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_paystate-server"));
-        cmd.arg("--config").arg(&self.config).stdout(Stdio::null()).stderr(log);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(log);
         cmd.env_remove("PAYSTATE_FAILPOINT");
         for (k, v) in &self.opts.extra_env {
             cmd.env(k, v);
@@ -222,17 +230,29 @@ impl Server {
         self.child = Some(cmd.spawn().expect("spawn paystate-server"));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = self.http.get(format!("{}/healthz", self.base())).send().await {
+            if let Ok(r) = self
+                .http
+                .get(format!("{}/healthz", self.base()))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     return;
                 }
             }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("paystate-server exited at start-up ({status}): {}", self.log_text());
+                    panic!(
+                        "paystate-server exited at start-up ({status}): {}",
+                        self.log_text()
+                    );
                 }
             }
-            assert!(Instant::now() < deadline, "paystate-server did not start: {}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "paystate-server did not start: {}",
+                self.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -269,14 +289,30 @@ impl Server {
     }
 
     /// A signed merchant request.
-    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>, idem: Option<&str>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        idem: Option<&str>,
+    ) -> (u16, Value) {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let ts = unix_now().to_string();
         let nonce = format!("n{:016x}", rand::random::<u64>());
-        let sig = auth::sign(API_SECRET.as_bytes(), &ts, &nonce, method, path, body.as_bytes());
+        let sig = auth::sign(
+            API_SECRET.as_bytes(),
+            &ts,
+            &nonce,
+            method,
+            path,
+            body.as_bytes(),
+        );
         let mut req = self
             .http
-            .request(method.parse().expect("a method"), format!("{}{path}", self.base()))
+            .request(
+                method.parse().expect("a method"),
+                format!("{}{path}", self.base()),
+            )
             .header("x-paystate-key", API_KEY)
             .header("x-paystate-timestamp", &ts)
             .header("x-paystate-nonce", &nonce)
@@ -288,17 +324,36 @@ impl Server {
         let resp = req.send().await.expect("the server answers");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// A signed `POST` whose connection may die (a failpoint kills the server): `None` then.
-    pub async fn call_may_fail(&self, method: &str, path: &str, body: &Value, idem: &str) -> Option<u16> {
+    pub async fn call_may_fail(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        idem: &str,
+    ) -> Option<u16> {
         let body = body.to_string();
         let ts = unix_now().to_string();
         let nonce = format!("n{:016x}", rand::random::<u64>());
-        let sig = auth::sign(API_SECRET.as_bytes(), &ts, &nonce, method, path, body.as_bytes());
+        let sig = auth::sign(
+            API_SECRET.as_bytes(),
+            &ts,
+            &nonce,
+            method,
+            path,
+            body.as_bytes(),
+        );
         self.http
-            .request(method.parse().expect("a method"), format!("{}{path}", self.base()))
+            .request(
+                method.parse().expect("a method"),
+                format!("{}{path}", self.base()),
+            )
             .header("x-paystate-key", API_KEY)
             .header("x-paystate-timestamp", &ts)
             .header("x-paystate-nonce", &nonce)
@@ -311,7 +366,12 @@ impl Server {
             .map(|r| r.status().as_u16())
     }
 
-    pub async fn create(&self, order_id: &str, amount: &str, extra: &[(&str, Value)]) -> (u16, Value) {
+    pub async fn create(
+        &self,
+        order_id: &str,
+        amount: &str,
+        extra: &[(&str, Value)],
+    ) -> (u16, Value) {
         let mut body = serde_json::json!({
             "order_id": order_id,
             "provider": "alipay",
@@ -328,20 +388,31 @@ impl Server {
     }
 
     pub async fn view(&self, order_id: &str) -> Value {
-        let (status, v) = self.call("GET", &format!("/v1/payments/{order_id}"), None, None).await;
+        let (status, v) = self
+            .call("GET", &format!("/v1/payments/{order_id}"), None, None)
+            .await;
         assert_eq!(status, 200, "GET {order_id}: {v}");
         v
     }
 
     /// Polls the view until `pred` holds (bounded: 30 s).
-    pub async fn wait_for(&self, order_id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for(
+        &self,
+        order_id: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let v = self.view(order_id).await;
             if pred(&v) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "{order_id}: waited 30 s for {what}; last view {v}\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "{order_id}: waited 30 s for {what}; last view {v}\n{}",
+                self.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -372,7 +443,10 @@ impl Server {
             .await
             .unwrap_or_default();
         text.lines()
-            .find_map(|l| l.strip_prefix(name_and_labels).and_then(|rest| rest.trim().parse::<f64>().ok()))
+            .find_map(|l| {
+                l.strip_prefix(name_and_labels)
+                    .and_then(|rest| rest.trim().parse::<f64>().ok())
+            })
             .unwrap_or(0.0)
     }
 }
