@@ -512,6 +512,12 @@ fn a_bad_configuration_stops_the_server_with_one_line() {
             base("[[api_keys]]\nid = \"shop\"\nsecret = \"short\"\n"),
             "secret: must be at least 16 bytes",
         ),
+        (
+            "no-database-server.toml",
+            "listen = \"127.0.0.1:0\"\ndatabase = \"postgres://nobody@127.0.0.1:1/none\"\npublic_url = \"http://x\"\n"
+                .to_owned(),
+            "database:",
+        ),
     ];
     for (name, text, expected) in cases {
         let path = write(name, &text);

@@ -462,3 +462,64 @@ async fn merchant_refunds_are_checked_against_the_balance() {
     assert_eq!(v["refunded"], "100.00");
     assert_eq!(env.sim.refunds_effected("r-d"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_path_cashier_page_pay_button_and_return_page() {
+    let env = Env::new().await;
+    let server = env.server(Options::default()).await;
+    let (code, created) = server.create("order-browser", "66.00", &[]).await;
+    assert_eq!(code, 201);
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    // The pay_url shows the simulated cashier.
+    let page = browser
+        .get(created["pay_url"].as_str().expect("pay_url"))
+        .send()
+        .await
+        .expect("cashier");
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("/cashier/pay") && html.contains("order-browser"),
+        "{html}"
+    );
+    // "Pay": Alipay sends the browser back to return_url, signed.
+    let paid = browser
+        .post(format!("http://{}/cashier/pay", env.sim.addr()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("out_trade_no=order-browser")
+        .send()
+        .await
+        .expect("pay");
+    assert_eq!(paid.status().as_u16(), 303);
+    let location = paid
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("a redirect")
+        .to_owned();
+    assert!(
+        location.starts_with(&format!("{}/return/alipay?", server.base())),
+        "{location}"
+    );
+    // The notification settles the payment; the return page only shows it.
+    server
+        .wait_for("order-browser", "succeeded", |v| status(v) == "succeeded")
+        .await;
+    let version = server.view("order-browser").await["version"].clone();
+    let back = browser.get(&location).send().await.expect("return page");
+    assert_eq!(back.status().as_u16(), 200);
+    let html = back.text().await.expect("html");
+    assert!(
+        html.contains("Order order-browser") && html.contains("succeeded"),
+        "{html}"
+    );
+    // A tampered return is refused, and neither changes the payment.
+    let tampered = location.replacen("total_amount=66.00", "total_amount=6.00", 1);
+    assert_ne!(tampered, location);
+    let back = browser.get(&tampered).send().await.expect("return page");
+    assert_eq!(back.status().as_u16(), 400);
+    assert_eq!(server.view("order-browser").await["version"], version);
+}
