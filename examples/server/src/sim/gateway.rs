@@ -15,6 +15,11 @@ use super::{Call, Delivery, Inner, SimError, Trade, notify};
 const PAGE_PAY: &str = "alipay.trade.page.pay";
 const WAP_PAY: &str = "alipay.trade.wap.pay";
 
+/// Whether `method` is answered with the cashier page.
+pub(crate) fn is_cashier_method(method: &str) -> bool {
+    method == PAGE_PAY || method == WAP_PAY
+}
+
 /// The longest `out_trade_no` / `out_request_no` Alipay accepts, in bytes.
 const MAX_ID_LEN: usize = 64;
 /// The longest `subject` Alipay accepts, in bytes.
@@ -184,7 +189,7 @@ pub(crate) struct Refusal {
     pub(crate) sub_code: &'static str,
     pub(crate) sub_msg: String,
     /// Fields Alipay adds to some business failures (a refund's `refund_fee`).
-    extra: Vec<(&'static str, String)>,
+    extra: Fields,
 }
 
 impl Refusal {
@@ -221,7 +226,7 @@ impl Refusal {
         }
     }
 
-    fn with(mut self, extra: Vec<(&'static str, String)>) -> Refusal {
+    fn with(mut self, extra: Fields) -> Refusal {
         self.extra = extra;
         self
     }
@@ -232,7 +237,7 @@ impl Refusal {
         self.code == "40004"
     }
 
-    fn fields(&self) -> Vec<(&'static str, String)> {
+    fn fields(&self) -> Fields {
         let mut fields = vec![
             ("code", self.code.to_string()),
             ("msg", self.msg.to_string()),
@@ -257,6 +262,9 @@ pub(crate) enum Reply {
     Unavailable,
 }
 
+/// The fields of a JSON answer, in the order written (`code` and `msg` first).
+type Fields = Vec<(&'static str, String)>;
+
 /// A field of `biz_content` as non-blank text.
 fn biz_str<'a>(biz: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     biz.get(key)
@@ -264,7 +272,7 @@ fn biz_str<'a>(biz: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
         .filter(|v| !is_blank(v.as_bytes()))
 }
 
-fn success() -> Vec<(&'static str, String)> {
+fn success() -> Fields {
     vec![("code", "10000".into()), ("msg", "Success".into())]
 }
 
@@ -292,10 +300,9 @@ impl Inner {
     /// parameters). Records the call; sends the notifications it causes.
     pub(crate) fn gateway(self: &Arc<Self>, query: Option<&str>, body: &[u8]) -> Reply {
         let parsed = wire::parse_params(query, body);
-        let method = parsed
-            .as_ref()
-            .ok()
-            .and_then(|p| p.get("method"))
+        // Read leniently, so that even a request refused for its form is answered as its
+        // method is (the cashier's error page, or `<method>_response`).
+        let method = wire::first_value(query, body, "method")
             .map(|m| m.trim().to_string())
             .unwrap_or_default();
         let biz: Option<Map<String, Value>> = parsed
@@ -316,7 +323,7 @@ impl Inner {
             code: None,
             sub_code: None,
         };
-        let cashier = method == PAGE_PAY || method == WAP_PAY;
+        let cashier = is_cashier_method(&method);
 
         let mut st = self.lock();
         if st.down {
@@ -558,7 +565,7 @@ impl Inner {
         &self,
         st: &mut State,
         biz: Option<&Map<String, Value>>,
-    ) -> Result<(Vec<(&'static str, String)>, Option<Note>), Refusal> {
+    ) -> Result<(Fields, Option<Note>), Refusal> {
         let biz = require_biz(biz)?;
         let fen = biz
             .get("refund_amount")
@@ -717,7 +724,7 @@ impl Inner {
 
     /// The trade's notification now (`trade_status_sync`), with `extra` fields (a refund's),
     /// kept as its last; `None` without a `notify_url`.
-    fn make_note(&self, trade: &mut TradeRec, extra: Vec<(&'static str, String)>) -> Option<Note> {
+    fn make_note(&self, trade: &mut TradeRec, extra: Fields) -> Option<Note> {
         let url = trade.notify_url.clone()?;
         let now = wire::now_millis();
         let notify_id = format!("{:032x}", rand::random::<u128>());
@@ -727,8 +734,7 @@ impl Inner {
         } else {
             "0.00".to_string()
         };
-        let mut fields: Vec<(&'static str, String)> =
-            vec![("gmt_create", trade.gmt_create.clone())];
+        let mut fields: Fields = vec![("gmt_create", trade.gmt_create.clone())];
         fields.push(("charset", "utf-8".into()));
         if let Some(paid) = &trade.gmt_payment {
             fields.push(("gmt_payment", paid.clone()));
@@ -789,10 +795,7 @@ impl Inner {
 }
 
 /// `alipay.trade.query`.
-fn trade_query(
-    st: &mut State,
-    biz: Option<&Map<String, Value>>,
-) -> Result<Vec<(&'static str, String)>, Refusal> {
+fn trade_query(st: &mut State, biz: Option<&Map<String, Value>>) -> Result<Fields, Refusal> {
     let trade = st.find(require_biz(biz)?)?;
     let total = yuan(trade.total_fen);
     let paid_amount = if trade.paid() {
@@ -826,10 +829,7 @@ fn trade_query(
 }
 
 /// `alipay.trade.close`: only a trade waiting for the buyer can be closed.
-fn trade_close(
-    st: &mut State,
-    biz: Option<&Map<String, Value>>,
-) -> Result<Vec<(&'static str, String)>, Refusal> {
+fn trade_close(st: &mut State, biz: Option<&Map<String, Value>>) -> Result<Fields, Refusal> {
     let trade = st.find(require_biz(biz)?)?;
     if trade.status != Status::WaitBuyerPay {
         return Err(Refusal::business(
@@ -849,10 +849,7 @@ fn trade_close(
 
 /// `alipay.trade.fastpay.refund.query`: the refund made under `out_request_no`, or an empty
 /// success when there is none.
-fn refund_query(
-    st: &mut State,
-    biz: Option<&Map<String, Value>>,
-) -> Result<Vec<(&'static str, String)>, Refusal> {
+fn refund_query(st: &mut State, biz: Option<&Map<String, Value>>) -> Result<Fields, Refusal> {
     let biz = require_biz(biz)?;
     let out_request_no = biz_str(biz, "out_request_no")
         .ok_or_else(|| Refusal::business("ACQ.INVALID_PARAMETER", "参数无效: out_request_no"))?;

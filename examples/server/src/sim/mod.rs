@@ -217,6 +217,10 @@ pub enum SimError {
     /// The URL is not a request to a `/gateway.do` with a query string.
     #[error("not a gateway URL with parameters: {0:?}")]
     NotAGatewayUrl(String),
+    /// The URL's `method` is not `alipay.trade.page.pay` or `alipay.trade.wap.pay` (the
+    /// method given, empty if none): it is not for the buyer's browser.
+    #[error("not a cashier request (method {0:?}): only page.pay and wap.pay URLs are opened")]
+    NotACashierMethod(String),
     /// The simulator is down ([`AlipaySim::set_down`]).
     #[error("the simulated Alipay gateway is down (HTTP 503)")]
     Down,
@@ -369,7 +373,8 @@ impl AlipaySim {
     ///
     /// [`SimError::Refused`] with the code the cashier's error page shows (a bad signature, a
     /// wrong `app_id`, `ACQ.CONTEXT_INCONSISTENT` for another amount under the same
-    /// `out_trade_no`, …), [`SimError::NotAGatewayUrl`], [`SimError::Down`].
+    /// `out_trade_no`, …), [`SimError::NotAGatewayUrl`], [`SimError::NotACashierMethod`],
+    /// [`SimError::Down`] (nothing is recorded for the last three but `Down`).
     pub async fn open(&self, pay_url: &str) -> Result<(), SimError> {
         let (path, query) = pay_url
             .split_once('?')
@@ -378,6 +383,10 @@ impl AlipaySim {
             return Err(SimError::NotAGatewayUrl(pay_url.into()));
         }
         let query = query.split('#').next().unwrap_or_default();
+        let method = wire::first_value(Some(query), b"", "method").unwrap_or_default();
+        if !gateway::is_cashier_method(method.trim()) {
+            return Err(SimError::NotACashierMethod(method));
+        }
         match self.inner.gateway(Some(query), b"") {
             gateway::Reply::Unavailable => Err(SimError::Down),
             gateway::Reply::Cashier { .. } => Ok(()),
@@ -386,11 +395,8 @@ impl AlipaySim {
                 sub_code: refusal.sub_code.into(),
                 sub_msg: refusal.sub_msg,
             }),
-            gateway::Reply::Json { body, .. } => Err(SimError::Refused {
-                code: String::new(),
-                sub_code: "not-a-cashier-method".into(),
-                sub_msg: format!("the gateway answered JSON, not a cashier page: {body}"),
-            }),
+            // A cashier method is always answered with a page.
+            gateway::Reply::Json { .. } => Err(SimError::NotACashierMethod(method)),
         }
     }
 

@@ -69,6 +69,18 @@ pub(crate) fn parse_params(
     Ok(params)
 }
 
+/// The first value of `key` in the query string or the body, read leniently (duplicates
+/// allowed): to know what a refused request was.
+pub(crate) fn first_value(query: Option<&str>, body: &[u8], key: &str) -> Option<String> {
+    query
+        .map(str::as_bytes)
+        .into_iter()
+        .chain([body])
+        .flat_map(form_urlencoded::parse)
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// Encodes pairs as a form body (space as `+`, everything but `A-Za-z0-9*-._` percent-encoded).
 pub(crate) fn form_body<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     form_urlencoded::Serializer::new(String::new())
