@@ -10,6 +10,10 @@ use paystate_server::auth;
 use serde_json::{Value, json};
 
 /// Sends a merchant request with exactly these header values (`None` leaves one out).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one argument per header under test"
+)]
 async fn raw_call(
     server: &Server,
     method: &str,

@@ -235,18 +235,17 @@ impl Server {
                 .get(format!("{}/healthz", self.base()))
                 .send()
                 .await
+                && r.status().is_success()
             {
-                if r.status().is_success() {
-                    return;
-                }
+                return;
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "paystate-server exited at start-up ({status}): {}",
-                        self.log_text()
-                    );
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "paystate-server exited at start-up ({status}): {}",
+                    self.log_text()
+                );
             }
             assert!(
                 Instant::now() < deadline,
