@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod metrics;
 pub mod payments;
+pub mod reconcile;
 pub mod refunds;
 pub mod sim;
 pub mod store;

@@ -21,6 +21,17 @@ struct Cli {
 enum Command {
     /// Serve (the default).
     Serve,
+    /// Compare the stored payments with a provider's bill: one JSON line per discrepancy and
+    /// a summary line; exit 0 when there are none, 1 when there are, 2 when the bill cannot be
+    /// read.
+    Reconcile {
+        /// `alipay` (the trade detail CSV, GBK or UTF-8) or `wechatpay` (the trade bill).
+        #[arg(long)]
+        provider: String,
+        /// The bill file, unzipped.
+        #[arg(long)]
+        bill: PathBuf,
+    },
     /// The whole flow on one machine: the Alipay simulator, the server on a temporary SQLite
     /// database, a payment and its pay_url.
     Demo {
@@ -108,6 +119,41 @@ fn main() -> ExitCode {
                     }
                 }
             })
+        }
+        Command::Reconcile { provider, bill } => {
+            let Some(path) = cli.config else {
+                eprintln!("paystate-server: --config FILE is required");
+                return ExitCode::from(2);
+            };
+            let config = match Config::load(&path) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("paystate-server: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let Some(provider) = paystate_server::payments::Provider::parse(&provider) else {
+                eprintln!("paystate-server reconcile: --provider must be alipay or wechatpay");
+                return ExitCode::from(2);
+            };
+            match runtime.block_on(paystate_server::reconcile::run(&config, provider, &bill)) {
+                Ok(report) => {
+                    let mut out = std::io::stdout().lock();
+                    if let Err(e) = paystate_server::reconcile::print(&report, &mut out) {
+                        eprintln!("paystate-server reconcile: {e}");
+                        return ExitCode::from(2);
+                    }
+                    if report.discrepancies.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("paystate-server reconcile: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Demo {
             listen,
