@@ -171,7 +171,7 @@ impl AlipayBill {
         }
     }
 
-    /// How many lines were read.
+    /// How many lines were read: after an error, up to and including its line.
     pub const fn lines_read(&self) -> u32 {
         self.number
     }

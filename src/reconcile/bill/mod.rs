@@ -401,7 +401,7 @@ pub trait BillReader {
     fn line<'l>(&mut self, line: &'l [u8]) -> Result<Option<BillLine<'l>>, BillError>;
     /// Checks, after the last line, that the bill was complete.
     fn finish(&self) -> Result<(), BillError>;
-    /// How many lines were read.
+    /// How many lines were read: after an error, up to and including its line.
     fn lines_read(&self) -> u32;
 }
 

@@ -180,7 +180,7 @@ impl WechatPayBill {
         }
     }
 
-    /// How many lines were read.
+    /// How many lines were read: after an error, up to and including its line.
     pub const fn lines_read(&self) -> u32 {
         self.number
     }
