@@ -604,3 +604,14 @@ fn totals_refuse_mixed_currencies_naming_the_line() {
         "line 3: the order's lines are in different currencies"
     );
 }
+
+#[test]
+fn error_codes_are_stable() {
+    let e = error(AlipayBill::new(), "");
+    assert_eq!(e.code(), "empty_bill");
+    let e = error(
+        WechatPayBill::new(),
+        &wechatpay_with("`4,`90.01", "`5,`90.01"),
+    );
+    assert_eq!(e.code(), "count_mismatch");
+}

@@ -198,6 +198,11 @@ impl BillError {
         BillError { line, kind }
     }
 
+    /// The kind's stable code ([`BillErrorKind::code`]).
+    pub const fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+
     /// Whether the bill ended too early ([`BillErrorKind::Truncated`] or
     /// [`BillErrorKind::Empty`]: an error of `finish`) rather than having a bad line.
     pub const fn is_at_end(&self) -> bool {
@@ -315,6 +320,31 @@ pub enum BillErrorKind {
     CurrencyMismatch,
     /// [`BillTotals`] only: an order's total does not fit in a `u64` of minor units.
     Overflow,
+}
+
+impl BillErrorKind {
+    /// A short stable code for logs (`"invalid_amount"`).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            BillErrorKind::UnexpectedLine { .. } => "unexpected_line",
+            BillErrorKind::MissingColumn { .. } => "missing_column",
+            BillErrorKind::DuplicateColumn { .. } => "duplicate_column",
+            BillErrorKind::ColumnCount { .. } => "column_count",
+            BillErrorKind::BadQuote => "bad_quote",
+            BillErrorKind::EmptyValue { .. } => "empty_value",
+            BillErrorKind::InvalidId { .. } => "invalid_id",
+            BillErrorKind::InvalidAmount { .. } => "invalid_amount",
+            BillErrorKind::WrongSign { .. } => "wrong_sign",
+            BillErrorKind::UnknownCurrency { .. } => "unknown_currency",
+            BillErrorKind::UnknownValue { .. } => "unknown_value",
+            BillErrorKind::InvalidNumber { .. } => "invalid_number",
+            BillErrorKind::CountMismatch { .. } => "count_mismatch",
+            BillErrorKind::Truncated { .. } => "truncated",
+            BillErrorKind::Empty => "empty_bill",
+            BillErrorKind::CurrencyMismatch => "currency_mismatch",
+            BillErrorKind::Overflow => "overflow",
+        }
+    }
 }
 
 impl fmt::Display for BillErrorKind {
