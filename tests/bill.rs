@@ -615,3 +615,18 @@ fn error_codes_are_stable() {
     );
     assert_eq!(e.code(), "count_mismatch");
 }
+
+#[cfg(feature = "alloc")]
+#[test]
+fn totals_refuse_an_overflowing_sum_and_keep_what_they_had() {
+    use paystate::reconcile::bill::BillTotals;
+    let file = "商户订单号,业务类型,订单金额（元）\n\
+                o-1,交易,184467440737095516.15\n\
+                o-1,交易,0.01\n";
+    let mut totals = BillTotals::new();
+    let e = totals
+        .read(&mut AlipayBill::new(), file.split('\n'))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "line 3: the order's total overflows");
+    assert_eq!(totals.get(b"o-1").unwrap().paid, cny(u64::MAX));
+}

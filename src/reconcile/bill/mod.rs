@@ -102,7 +102,7 @@ pub struct BillLine<'a> {
     /// The line's number in the file, counting from 1.
     pub line: u32,
     /// The merchant's order id (Alipay's `商户订单号`, WeChat Pay's `商户订单号`:
-    /// `out_trade_no`), trimmed: 1 to [`MAX_ID_LEN`](crate::MAX_ID_LEN) printable ASCII
+    /// `out_trade_no`), trimmed: 1 to [`MAX_ID_LEN`] printable ASCII
     /// characters, the same bytes in GBK and UTF-8 files.
     pub order_id: &'a [u8],
     /// Trade or refund.
@@ -251,7 +251,7 @@ pub enum BillErrorKind {
         /// The column's name.
         column: &'static str,
     },
-    /// An id that is not 1 to [`MAX_ID_LEN`](crate::MAX_ID_LEN) printable ASCII characters
+    /// An id that is not 1 to [`MAX_ID_LEN`] printable ASCII characters
     /// (an order id), or not printable ASCII (a trade or refund number).
     InvalidId {
         /// The column's name.

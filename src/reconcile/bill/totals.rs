@@ -78,14 +78,11 @@ impl BillTotals {
     pub fn add(&mut self, line: &BillLine<'_>) -> Result<(), BillError> {
         let fail = |kind| BillError::new(line.line, kind);
         let zero = Money::zero(line.amount.currency());
-        let current = self
-            .orders
-            .get(line.order_id)
-            .copied()
-            .unwrap_or(OrderTotals {
-                paid: zero,
-                refunded: zero,
-            });
+        let empty = OrderTotals {
+            paid: zero,
+            refunded: zero,
+        };
+        let current = self.orders.get(line.order_id).copied().unwrap_or(empty);
         if current.paid.currency() != line.amount.currency() {
             return Err(fail(BillErrorKind::CurrencyMismatch));
         }
@@ -97,7 +94,12 @@ impl BillTotals {
         *sum = sum
             .checked_add(line.amount)
             .ok_or(fail(BillErrorKind::Overflow))?;
-        self.orders.insert(line.order_id.to_vec(), next);
+        match self.orders.get_mut(line.order_id) {
+            Some(totals) => *totals = next,
+            None => {
+                self.orders.insert(line.order_id.to_vec(), next);
+            }
+        }
         Ok(())
     }
 
