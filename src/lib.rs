@@ -38,7 +38,8 @@
 //! - `snapshot` (feature `serde`): versioned postcard snapshots that re-check every invariant.
 //! - [`guard`]: the host-level replay guard and idempotent-command store, in fixed memory.
 //! - [`table`]: many payments keyed by order id, without a heap.
-//! - [`reconcile`]: the host's ledger against the provider's bill, streaming, no allocation.
+//! - [`reconcile`]: the host's ledger against the provider's bill, streaming, no allocation;
+//!   readers of Alipay's and WeChat Pay's bill files, line by line.
 //! - [`alipay`]: strict form decoding, signed content, notifications to inputs, responses.
 //! - [`signature`]: the RSA2 verification seam; keys, verification and signing behind the
 //!   backends' features (`rsa`, `ring`, `rsa-fixed`).
@@ -53,7 +54,8 @@
 //! - `ring`: RSA2 verification through `ring`, for std hosts (needs `alloc`).
 //! - `rsa-fixed`: RSA2 verification with no heap and no `alloc`, in fixed-size integers.
 //! - `defmt`: `defmt::Format` on every public type, for firmware logs.
-//! - `alloc`: helpers that return owned strings. The core never needs it.
+//! - `alloc`: helpers that return owned strings, and bill lines summed per order
+//!   (`reconcile::bill::BillTotals`). The core never needs it.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

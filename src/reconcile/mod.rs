@@ -6,6 +6,9 @@
 //! [`Discrepancy`]: O(n + m) time, constant memory, no allocation. An unsorted or repeated id
 //! on either side is an error, not a silently wrong report.
 //!
+//! The provider's side comes from its bill file: [`bill`] reads Alipay's trade detail CSV and
+//! WeChat Pay's trade bill line by line into trades and refunds per order.
+//!
 //! ```
 //! use paystate::reconcile::{Discrepancy, Entry, reconcile};
 //! use paystate::{Currency, Money, Status};
@@ -26,6 +29,8 @@
 //! assert!(matches!(found[2], Discrepancy::MissingLocally(e) if e.order_id == b"o3"));
 //! # Ok::<(), paystate::reconcile::ReconcileError>(())
 //! ```
+
+pub mod bill;
 
 use core::cmp::Ordering;
 use core::fmt;
