@@ -852,3 +852,44 @@ fn a_declined_card_then_a_success_on_the_same_intent_follows_the_late_success_po
     let out = p.apply(&map(&paid, &p).unwrap(), T(NOW));
     assert_eq!((p.status(), out.effects().len()), (Status::Succeeded, 0));
 }
+
+#[test]
+fn the_order_id_is_read_from_the_metadata_before_the_payment_is_loaded() {
+    let body = event(
+        "evt_o",
+        "payment_intent.succeeded",
+        payment_intent(PRICE, PRICE, "usd", ORDER),
+    );
+    assert_eq!(
+        verify(&body)
+            .unwrap()
+            .message()
+            .order_id(&Merchant::DEFAULT),
+        Ok(ORDER)
+    );
+    let other_key = Merchant { order_key: "cart" };
+    assert_eq!(
+        verify(&body).unwrap().message().order_id(&other_key),
+        Err(MapError::MissingField("data.object.metadata"))
+    );
+    let mut object = payment_intent(PRICE, PRICE, "usd", ORDER);
+    object["metadata"] = json!({"order_id": "a\"b"});
+    let body = event("evt_e", "payment_intent.succeeded", object);
+    assert_eq!(
+        verify(&body)
+            .unwrap()
+            .message()
+            .order_id(&Merchant::DEFAULT),
+        Err(MapError::BadField("data.object.metadata"))
+    );
+    let mut object = payment_intent(PRICE, PRICE, "usd", ORDER);
+    object.as_object_mut().unwrap().remove("metadata");
+    let body = event("evt_n", "payment_intent.succeeded", object);
+    assert_eq!(
+        verify(&body)
+            .unwrap()
+            .message()
+            .order_id(&Merchant::DEFAULT),
+        Err(MapError::MissingField("data.object.metadata"))
+    );
+}

@@ -1243,3 +1243,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_refund_notification_names_the_order_the_host_looks_up() {
+    let s = signed_notification(
+        "EV-order",
+        "REFUND.SUCCESS",
+        &refund_resource("SUCCESS", "R9", 10),
+    );
+    let mut guard = ReplayGuard::<8>::new();
+    let mut buf = [0u8; 2048];
+    let keys = platform();
+    let api = api_key();
+    let keys = Keys {
+        platform: &keys,
+        api_v3: &api,
+    };
+    let n =
+        wechatpay::verify_notification(&s.headers(), &s.body, &keys, &mut guard, T(NOW), &mut buf)
+            .unwrap();
+    match n.message().resource() {
+        wechatpay::NotificationResource::Refund(r) => {
+            assert_eq!(r.out_trade_no(), Some(ORDER));
+            assert_eq!(r.out_refund_no(), Some("R9"));
+        }
+        other => panic!("not a refund: {other:?}"),
+    }
+}

@@ -97,12 +97,13 @@ fn read_bill<R: BillReader>(path: &Path, mut reader: R) -> Result<BillTotals, Re
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .map_err(|e| ReconcileFailure::BillUnreadable {
-                path: shown.clone(),
-                reason: e.to_string(),
-            })?;
+        let n =
+            input
+                .read_until(b'\n', &mut line)
+                .map_err(|e| ReconcileFailure::BillUnreadable {
+                    path: shown.clone(),
+                    reason: e.to_string(),
+                })?;
         if n == 0 {
             break;
         }
@@ -117,17 +118,23 @@ fn read_bill<R: BillReader>(path: &Path, mut reader: R) -> Result<BillTotals, Re
             totals.add(&bill_line).map_err(malformed)?;
         }
     }
-    reader.finish().map_err(|e| ReconcileFailure::BillMalformed {
-        path: shown.clone(),
-        reason: e.to_string(),
-    })?;
+    reader
+        .finish()
+        .map_err(|e| ReconcileFailure::BillMalformed {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
     Ok(totals)
 }
 
 /// Reconciles the stored payments of `provider` with the bill at `bill`.
 ///
 /// Errors: [`ReconcileFailure`] (exit status 2).
-pub async fn run(config: &Config, provider: Provider, bill: &Path) -> Result<Report, ReconcileFailure> {
+pub async fn run(
+    config: &Config,
+    provider: Provider,
+    bill: &Path,
+) -> Result<Report, ReconcileFailure> {
     let totals = match provider {
         Provider::Alipay => read_bill(bill, AlipayBill::new())?,
         Provider::Wechatpay => read_bill(bill, WechatPayBill::new())?,
@@ -148,10 +155,15 @@ pub async fn run(config: &Config, provider: Provider, bill: &Path) -> Result<Rep
         .map_err(|e| ReconcileFailure::Database(e.to_string()))?;
     let mut ledger: Vec<(Vec<u8>, Payment)> = Vec::with_capacity(rows.len());
     for row in rows {
-        let order_id: String = row.try_get(0).map_err(|e| ReconcileFailure::Database(e.to_string()))?;
-        let bytes: Vec<u8> = row.try_get(1).map_err(|e| ReconcileFailure::Database(e.to_string()))?;
-        let payment = snapshot::decode(&bytes)
-            .map_err(|e| ReconcileFailure::Database(format!("stored snapshot of {order_id}: {e}")))?;
+        let order_id: String = row
+            .try_get(0)
+            .map_err(|e| ReconcileFailure::Database(e.to_string()))?;
+        let bytes: Vec<u8> = row
+            .try_get(1)
+            .map_err(|e| ReconcileFailure::Database(e.to_string()))?;
+        let payment = snapshot::decode(&bytes).map_err(|e| {
+            ReconcileFailure::Database(format!("stored snapshot of {order_id}: {e}"))
+        })?;
         // A bill lists captures and refunds: a payment that never captured money is not in it.
         if payment.paid().is_zero() {
             continue;
@@ -173,7 +185,10 @@ pub async fn run(config: &Config, provider: Provider, bill: &Path) -> Result<Rep
         "discrepancies": discrepancies.len(),
     }});
     db.pool.close().await;
-    Ok(Report { discrepancies, summary })
+    Ok(Report {
+        discrepancies,
+        summary,
+    })
 }
 
 /// Prints `report` as JSON lines to `out`.

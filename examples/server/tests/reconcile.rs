@@ -34,7 +34,12 @@ fn gbk_bill(lines: &[String]) -> Vec<u8> {
     bytes.into_owned()
 }
 
-fn run_reconcile(server: &Server, bill: &[u8], dir: &std::path::Path, name: &str) -> (i32, Vec<Value>, String) {
+fn run_reconcile(
+    server: &Server,
+    bill: &[u8],
+    dir: &std::path::Path,
+    name: &str,
+) -> (i32, Vec<Value>, String) {
     let path = dir.join(name);
     std::fs::write(&path, bill).expect("write the bill");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_paystate-server"))
@@ -66,15 +71,27 @@ async fn a_gbk_alipay_bill_against_the_stored_payments() {
     for (order, amount) in [("r-1", "20.00"), ("r-2", "30.00"), ("r-3", "40.00")] {
         let (code, created) = server.create(order, amount, &[]).await;
         assert_eq!(code, 201, "{created}");
-        env.sim.open(created["pay_url"].as_str().expect("pay_url")).await.expect("open");
+        env.sim
+            .open(created["pay_url"].as_str().expect("pay_url"))
+            .await
+            .expect("open");
         env.sim.pay(order).await.expect("pay");
-        server.wait_for(order, "succeeded", |v| status(v) == "succeeded").await;
+        server
+            .wait_for(order, "succeeded", |v| status(v) == "succeeded")
+            .await;
     }
     let (code, v) = server
-        .call("POST", "/v1/payments/r-2/refunds", Some(&json!({"refund_id": "rf-r2", "amount": "10.00"})), None)
+        .call(
+            "POST",
+            "/v1/payments/r-2/refunds",
+            Some(&json!({"refund_id": "rf-r2", "amount": "10.00"})),
+            None,
+        )
         .await;
     assert_eq!(code, 202, "{v}");
-    server.wait_for("r-2", "refund applied", |v| v["refunded"] == "10.00").await;
+    server
+        .wait_for("r-2", "refund applied", |v| v["refunded"] == "10.00")
+        .await;
     // Created and never paid: not in the ledger a bill is compared with.
     let (code, _) = server.create("r-4", "1.00", &[]).await;
     assert_eq!(code, 201);
@@ -114,7 +131,15 @@ async fn a_gbk_alipay_bill_against_the_stored_payments() {
         .iter()
         .filter_map(|l| Some((l["discrepancy"].as_str()?, l["order_id"].as_str()?)))
         .collect();
-    assert_eq!(kinds, [("amount_mismatch", "r-1"), ("amount_mismatch", "r-3"), ("status_mismatch", "r-3")], "{lines:?}");
+    assert_eq!(
+        kinds,
+        [
+            ("amount_mismatch", "r-1"),
+            ("amount_mismatch", "r-3"),
+            ("status_mismatch", "r-3")
+        ],
+        "{lines:?}"
+    );
 
     // The bill that agrees: exit 0, only the summary.
     let bill = gbk_bill(&[
@@ -138,7 +163,14 @@ async fn a_gbk_alipay_bill_against_the_stored_payments() {
     assert!(stderr.contains("line 7"), "{stderr}");
     // A bill that is not there.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_paystate-server"))
-        .args(["reconcile", "--provider", "alipay", "--bill", "/nonexistent/bill.csv", "--config"])
+        .args([
+            "reconcile",
+            "--provider",
+            "alipay",
+            "--bill",
+            "/nonexistent/bill.csv",
+            "--config",
+        ])
         .arg(&server.config)
         .output()
         .expect("run");
