@@ -523,3 +523,75 @@ async fn the_browser_path_cashier_page_pay_button_and_return_page() {
     assert_eq!(back.status().as_u16(), 400);
     assert_eq!(server.view("order-browser").await["version"], version);
 }
+
+fn stripe_event(id: &str, ty: &str, order_id: &str, amount: u64) -> String {
+    json!({
+        "id": id,
+        "object": "event",
+        "type": ty,
+        "data": {"object": {
+            "id": "pi_1", "object": "payment_intent", "amount": amount,
+            "amount_received": amount, "currency": "usd",
+            "metadata": {"order_id": order_id},
+        }},
+    })
+    .to_string()
+}
+
+async fn post_stripe(server: &Server, body: &str, t: u64, secret: &str) -> u16 {
+    let key = paystate::webhook::hmac::HmacKey::new(secret.as_bytes()).expect("key");
+    let mac =
+        paystate::webhook::stripe::sign(&key, paystate::Timestamp::from_secs(t), body.as_bytes());
+    server
+        .http
+        .post(format!("{}/webhook/stripe", server.base()))
+        .header("stripe-signature", format!("t={t},v1={}", hex::encode(mac)))
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("answer")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_webhooks_settle_a_stripe_payment() {
+    let env = Env::new().await;
+    let server = env.server(Options::default()).await;
+    let body = json!({"order_id": "order-stripe", "provider": "stripe", "amount": "12.50", "currency": "USD", "subject": "Mug"});
+    let (code, v) = server.call("POST", "/v1/payments", Some(&body), None).await;
+    assert_eq!(code, 201, "{v}");
+    assert!(v.get("pay_url").is_none(), "no pay_url for Stripe: {v}");
+    let now = unix_now();
+    let event = stripe_event("evt_1", "payment_intent.succeeded", "order-stripe", 1250);
+    // Signed with another secret, or too old: 400, nothing changes.
+    assert_eq!(
+        post_stripe(&server, &event, now, "whsec_someone_else").await,
+        400
+    );
+    assert_eq!(
+        post_stripe(&server, &event, now - 3600, STRIPE_SECRET).await,
+        400
+    );
+    assert_eq!(server.view("order-stripe").await["status"], "pending");
+    // Genuine: applied; redelivered: acknowledged, nothing changes.
+    assert_eq!(post_stripe(&server, &event, now, STRIPE_SECRET).await, 200);
+    let v = server.view("order-stripe").await;
+    assert_eq!(
+        (v["status"].as_str(), v["paid"].as_str()),
+        (Some("succeeded"), Some("12.50"))
+    );
+    assert_eq!(post_stripe(&server, &event, now, STRIPE_SECRET).await, 200);
+    assert_eq!(server.view("order-stripe").await["version"], v["version"]);
+    // Another amount: a genuine event that fails the business check is not acknowledged.
+    let wrong = stripe_event("evt_2", "payment_intent.succeeded", "order-stripe", 999);
+    assert_eq!(post_stripe(&server, &wrong, now, STRIPE_SECRET).await, 500);
+    // An event for an order this server does not have: 500, so Stripe retries (its creation
+    // may not have committed yet).
+    let foreign = stripe_event("evt_3", "payment_intent.succeeded", "nobody", 100);
+    assert_eq!(
+        post_stripe(&server, &foreign, now, STRIPE_SECRET).await,
+        500
+    );
+    assert_eq!(server.view("order-stripe").await["version"], v["version"]);
+}

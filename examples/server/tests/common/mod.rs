@@ -19,6 +19,7 @@ pub const APP_ID: &str = "2021000000000001";
 pub const SELLER_ID: &str = "2088000000000001";
 pub const API_KEY: &str = "shop";
 pub const API_SECRET: &str = "test-secret-of-the-shop-0123456789";
+pub const STRIPE_SECRET: &str = "whsec_test_secret_of_the_shop";
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -148,6 +149,9 @@ seller_id = "{SELLER_ID}"
 app_private_key = "{keys}/app_private.pem"
 alipay_public_key = "{keys}/alipay_sim_public.pem"
 gateway = "{gateway}"
+
+[stripe]
+webhook_secret = "{STRIPE_SECRET}"
 
 [workers]
 outbox_interval_ms = 100
