@@ -340,7 +340,7 @@ async fn bad_input_anywhere_changes_nothing() {
             "unknown_currency",
         ),
         (
-            json!({"order_id": "o1", "provider": "wechatpay", "amount": "1.00", "currency": "CNY", "subject": "x"}),
+            json!({"order_id": "o1", "provider": "paypal", "amount": "1.00", "currency": "CNY", "subject": "x"}),
             400,
             "bad_input",
         ),

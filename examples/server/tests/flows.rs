@@ -595,3 +595,110 @@ async fn stripe_webhooks_settle_a_stripe_payment() {
     );
     assert_eq!(server.view("order-stripe").await["version"], v["version"]);
 }
+
+/// A WeChat Pay notification as the platform sends it: the resource sealed with
+/// AEAD_AES_256_GCM under the APIv3 key, the body signed (SHA256withRSA over
+/// "timestamp\nnonce\nbody\n") with the platform key, here the simulator's key pair.
+fn wechat_notification(
+    id: &str,
+    order_id: &str,
+    state: &str,
+    total: u64,
+    t: u64,
+) -> (Vec<(String, String)>, String) {
+    use aes_gcm::aead::Nonce;
+    use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};
+    use base64::Engine as _;
+    let resource = json!({
+        "mchid": WX_MCHID, "appid": WX_APPID, "out_trade_no": order_id,
+        "transaction_id": "4200000000201407033233368018", "trade_type": "NATIVE",
+        "trade_state": state, "trade_state_desc": "", "bank_type": "CMC",
+        "success_time": "2026-11-30T10:34:56+08:00", "payer": {"openid": "o1"},
+        "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"},
+    });
+    let key: [u8; 32] = WX_APIV3_KEY.as_bytes().try_into().expect("32 bytes");
+    let cipher = Aes256Gcm::new(&key.into());
+    let mut buf = resource.to_string().into_bytes();
+    let nonce = <&Nonce<Aes256Gcm>>::try_from(&b"fdasflkja484"[..]).expect("12 bytes");
+    let tag = cipher
+        .encrypt_inout_detached(nonce, b"transaction", buf.as_mut_slice().into())
+        .expect("seal");
+    buf.extend_from_slice(&tag);
+    let body = json!({
+        "id": id, "create_time": "2026-11-30T10:34:56+08:00", "resource_type": "encrypt-resource",
+        "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
+        "resource": {
+            "original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
+            "ciphertext": base64::engine::general_purpose::STANDARD.encode(&buf),
+            "associated_data": "transaction", "nonce": "fdasflkja484",
+        },
+    })
+    .to_string();
+    let nonce = format!("nonce-{id}-{t}");
+    let message = format!("{t}\n{nonce}\n{body}\n");
+    let key = paystate::signature::Rsa2PrivateKey::from_pem(include_str!(
+        "../keys/alipay_sim_private.pem"
+    ))
+    .expect("the simulator's key");
+    let signature = key.sign_base64(message.as_bytes()).expect("sign");
+    let headers = vec![
+        ("Wechatpay-Timestamp".to_owned(), t.to_string()),
+        ("Wechatpay-Nonce".to_owned(), nonce),
+        ("Wechatpay-Signature".to_owned(), signature),
+        ("Wechatpay-Serial".to_owned(), WX_SERIAL.to_owned()),
+    ];
+    (headers, body)
+}
+
+async fn post_wechat(server: &Server, headers: &[(String, String)], body: &str) -> (u16, String) {
+    let mut req = server
+        .http
+        .post(format!("{}/notify/wechatpay", server.base()))
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.expect("answer");
+    (
+        resp.status().as_u16(),
+        resp.text().await.unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wechatpay_notifications_settle_a_wechatpay_payment() {
+    let env = Env::new().await;
+    let server = env.server(Options::default()).await;
+    let body = json!({"order_id": "order-wx", "provider": "wechatpay", "amount": "88.00", "currency": "CNY", "subject": "Tea"});
+    let (code, v) = server.call("POST", "/v1/payments", Some(&body), None).await;
+    assert_eq!(code, 201, "{v}");
+    let now = unix_now();
+    let (headers, note) = wechat_notification("EV-1", "order-wx", "SUCCESS", 8800, now);
+    // Forged: the body changed after signing.
+    let forged = note.replacen("支付成功", "支付失败", 1);
+    let (code, text) = post_wechat(&server, &headers, &forged).await;
+    assert_eq!(code, 401, "{text}");
+    assert!(text.contains("\"FAIL\""), "{text}");
+    assert_eq!(server.view("order-wx").await["status"], "pending");
+    // Genuine: 204, succeeded.
+    let (headers, note) = wechat_notification("EV-1", "order-wx", "SUCCESS", 8800, now - 1);
+    let (code, text) = post_wechat(&server, &headers, &note).await;
+    assert_eq!(code, 204, "{text}");
+    let v = server.view("order-wx").await;
+    assert_eq!(
+        (v["status"].as_str(), v["paid"].as_str()),
+        (Some("succeeded"), Some("88.00"))
+    );
+    // The very same request again is a replay: refused by the replay guard.
+    assert_eq!(post_wechat(&server, &headers, &note).await.0, 401);
+    // The same notification again, with a fresh nonce (WeChat Pay redelivers it signed anew): 204,
+    // nothing changes.
+    let (headers, again) = wechat_notification("EV-1", "order-wx", "SUCCESS", 8800, now + 1);
+    assert_eq!(post_wechat(&server, &headers, &again).await.0, 204);
+    assert_eq!(server.view("order-wx").await["version"], v["version"]);
+    // Another amount, genuinely signed: 500, not acknowledged.
+    let (headers, wrong) = wechat_notification("EV-2", "order-wx", "SUCCESS", 100, now);
+    let (code, text) = post_wechat(&server, &headers, &wrong).await;
+    assert_eq!(code, 500, "{text}");
+    assert_eq!(server.view("order-wx").await["version"], v["version"]);
+}

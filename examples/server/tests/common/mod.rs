@@ -20,6 +20,11 @@ pub const SELLER_ID: &str = "2088000000000001";
 pub const API_KEY: &str = "shop";
 pub const API_SECRET: &str = "test-secret-of-the-shop-0123456789";
 pub const STRIPE_SECRET: &str = "whsec_test_secret_of_the_shop";
+pub const WX_MCHID: &str = "1900000109";
+pub const WX_APPID: &str = "wxd678efh567hg6787";
+pub const WX_APIV3_KEY: &str = "0123456789abcdef0123456789abcdef";
+/// The platform key's id; the test signs as the platform with the simulator's key pair.
+pub const WX_SERIAL: &str = "PUB_KEY_ID_0119000001092025111500000000000000";
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -152,6 +157,14 @@ gateway = "{gateway}"
 
 [stripe]
 webhook_secret = "{STRIPE_SECRET}"
+
+[wechatpay]
+mchid = "{WX_MCHID}"
+appid = "{WX_APPID}"
+apiv3_key = "{WX_APIV3_KEY}"
+merchant_serial = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
+merchant_private_key = "{keys}/app_private.pem"
+platform_keys = [{{ serial = "{WX_SERIAL}", key = "{keys}/alipay_sim_public.pem" }}]
 
 [workers]
 outbox_interval_ms = 100
