@@ -208,6 +208,23 @@ pub async fn sweep_nonces(db: &Db, now: Timestamp) -> Result<u64, DbError> {
     Ok(done.rows_affected())
 }
 
+/// How long a completed idempotency key is kept, in seconds (24 hours, as Stripe keeps
+/// them): a retry later than that is a new request.
+pub const IDEMPOTENCY_RETENTION: u64 = 24 * 60 * 60;
+
+/// Deletes completed idempotency keys older than [`IDEMPOTENCY_RETENTION`]. Keys still in
+/// flight are left to their lease. Returns how many were deleted.
+///
+/// Errors: the database failed.
+pub async fn sweep_idempotency_keys(db: &Db, now: Timestamp) -> Result<u64, DbError> {
+    let cutoff = now.as_secs().saturating_sub(IDEMPOTENCY_RETENTION);
+    let done = sqlx::query("DELETE FROM idempotency_keys WHERE state = 'done' AND created_at < $1")
+        .bind(secs(Timestamp::from_secs(cutoff)))
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// What [`begin`] found for an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {

@@ -99,6 +99,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (api_key, idem_key)
 );
+CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at);
 "#;
 
 const POSTGRES_SCHEMA: &str = r#"
@@ -159,6 +160,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (api_key, idem_key)
 );
+CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at);
 "#;
 
 /// An arbitrary constant: the advisory lock that serialises schema creation when several

@@ -10,7 +10,7 @@
 //! - the **deadline sweeper** applies `tick` to every open payment whose deadline passed;
 //! - the **query poller** asks Alipay (`alipay.trade.query`) about payments still open some
 //!   minutes after their `pay_url` was issued, and applies the answer;
-//! - expired nonces are deleted.
+//! - expired nonces, and completed idempotency keys older than a day, are deleted.
 
 use std::time::Duration;
 
@@ -357,10 +357,13 @@ async fn sweep_loop(state: AppState) {
             tracing::error!(error = %e, "deadline sweep failed");
         }
         passes = passes.wrapping_add(1);
-        if passes % 60 == 1
-            && let Err(e) = crate::auth::sweep_nonces(&state.db, now()).await
-        {
-            tracing::error!(error = %e, "nonce sweep failed");
+        if passes % 60 == 1 {
+            if let Err(e) = crate::auth::sweep_nonces(&state.db, now()).await {
+                tracing::error!(error = %e, "nonce sweep failed");
+            }
+            if let Err(e) = crate::auth::sweep_idempotency_keys(&state.db, now()).await {
+                tracing::error!(error = %e, "idempotency key sweep failed");
+            }
         }
         tokio::time::sleep(every).await;
     }

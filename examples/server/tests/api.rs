@@ -544,3 +544,59 @@ fn a_bad_configuration_stops_the_server_with_one_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the configuration"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_nonces_and_day_old_idempotency_keys_are_swept() {
+    use paystate::Timestamp;
+    use paystate_server::store::Db;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let test_db = TestDb::fresh(dir.path()).await;
+    let db = Db::connect(&test_db.url, 2).await.expect("connect");
+    let now = unix_now() as i64;
+    for (nonce, expires) in [("old", now - 10), ("live", now + 100)] {
+        sqlx::query("INSERT INTO nonces (api_key, nonce, expires_at) VALUES ('shop', $1, $2)")
+            .bind(nonce)
+            .bind(expires)
+            .execute(&db.pool)
+            .await
+            .expect("insert nonce");
+    }
+    for (key, state, created) in [
+        ("done-old", "done", now - 90_000),
+        ("done-new", "done", now - 10),
+        ("flight-old", "in_flight", now - 90_000),
+    ] {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (api_key, idem_key, fingerprint, state, lease_until, created_at) \
+             VALUES ('shop', $1, 'f', $2, 0, $3)",
+        )
+        .bind(key)
+        .bind(state)
+        .bind(created)
+        .execute(&db.pool)
+        .await
+        .expect("insert key");
+    }
+    let t = Timestamp::from_secs(now as u64);
+    assert_eq!(auth::sweep_nonces(&db, t).await.expect("sweep"), 1);
+    assert_eq!(
+        auth::sweep_idempotency_keys(&db, t).await.expect("sweep"),
+        1
+    );
+    assert_eq!(
+        test_db
+            .count("SELECT COUNT(*) FROM nonces WHERE nonce = 'live'")
+            .await,
+        1
+    );
+    assert_eq!(
+        test_db.count("SELECT COUNT(*) FROM idempotency_keys").await,
+        2
+    );
+    assert_eq!(
+        test_db
+            .count("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key = 'done-old'")
+            .await,
+        0
+    );
+}
