@@ -76,12 +76,14 @@ pub fn router(state: AppState) -> Router {
         .route("/webhook/stripe", post(webhook_stripe))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(state.config.http.request_timeout_secs),
         ))
+        .layer(middleware::map_response(json_errors))
+        // Outside the timeout and the body limit, so what they answer is counted too.
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
@@ -93,6 +95,28 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Gives the answers of the layers (the body limit's `413`, the timeout's empty `503`) the
+/// API's JSON error shape: `{"error":"body_too_large"}`, `{"error":"timeout"}`.
+async fn json_errors(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE if !is_json => error_detail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request bodies are limited to {BODY_LIMIT} bytes"),
+        ),
+        StatusCode::SERVICE_UNAVAILABLE
+            if !response.headers().contains_key(header::CONTENT_TYPE) =>
+        {
+            error(StatusCode::SERVICE_UNAVAILABLE, "timeout")
+        }
+        _ => response,
+    }
 }
 
 /// Counts requests by route and status and observes their latency.

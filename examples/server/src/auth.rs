@@ -359,7 +359,7 @@ pub async fn release(db: &Db, api_key: &str, idem_key: &str) -> Result<(), DbErr
     Ok(())
 }
 
-/// Is `key` a valid `Idempotency-Key` (1..=255 bytes of visible ASCII)?
+/// Is `key` a valid `Idempotency-Key` (1..=255 bytes of visible ASCII, no spaces)?
 pub fn valid_idempotency_key(key: &str) -> bool {
-    !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| (0x20..=0x7e).contains(&b))
+    !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }

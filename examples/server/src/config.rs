@@ -86,6 +86,28 @@ pub struct StripeConfig {
     pub webhook_secret: String,
 }
 
+/// `[http]`: how long clients may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    /// How long a client may take to send a request's headers, in seconds, before the
+    /// connection is closed (default 10; slow-header clients would otherwise hold
+    /// connections for ever).
+    pub header_timeout_secs: u64,
+    /// How long a request may take once its headers are in (reading the body included), in
+    /// seconds, before it is answered `503 {"error":"timeout"}` (default 30).
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            header_timeout_secs: 10,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
 /// `[workers]`: timing of the background work. Every field has a default; tests shorten them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -161,6 +183,8 @@ pub struct Config {
     pub stripe: Option<StripeConfig>,
     /// Background work timing.
     pub workers: Workers,
+    /// Client timeouts.
+    pub http: Http,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +200,8 @@ struct RawConfig {
     stripe: Option<RawStripe>,
     #[serde(default)]
     workers: Workers,
+    #[serde(default)]
+    http: Http,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +261,22 @@ struct RawStripe {
     webhook_secret: String,
 }
 
+/// An `http://` or `https://` URL with a host.
+fn check_url(text: &str) -> Result<(), String> {
+    match reqwest::Url::parse(text) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|h| !h.is_empty()) =>
+        {
+            Ok(())
+        }
+        Ok(_) => Err(format!(
+            "{text:?} is not an http:// or https:// URL with a host"
+        )),
+        Err(e) => Err(format!("{text:?} is not a URL: {e}")),
+    }
+}
+
 impl Config {
     /// Reads, parses and checks the configuration file at `path`, and loads every key file
     /// it names (relative to the file's directory).
@@ -284,12 +326,7 @@ impl Config {
         nonempty("listen", &raw.listen)?;
         nonempty("database", &raw.database)?;
         nonempty("public_url", &raw.public_url)?;
-        if !(raw.public_url.starts_with("http://") || raw.public_url.starts_with("https://")) {
-            return Err(err(
-                "public_url",
-                format!("{:?} is not an http:// or https:// URL", raw.public_url),
-            ));
-        }
+        check_url(&raw.public_url).map_err(|reason| err("public_url", reason))?;
         let database = if let Some(rest) = raw.database.strip_prefix("sqlite://") {
             let (file_part, query) = match rest.split_once('?') {
                 Some((f, q)) => (f, Some(q)),
@@ -366,7 +403,7 @@ impl Config {
                         format!("not an RSA public key: {e}"),
                     )
                 })?;
-                nonempty("[alipay].gateway", &a.gateway)?;
+                check_url(&a.gateway).map_err(|reason| err("[alipay].gateway", reason))?;
                 let aes_key = match a.aes_key.as_deref() {
                     None => None,
                     Some(b64) => Some(
@@ -414,6 +451,7 @@ impl Config {
                         .map_err(|e| err(&format!("{setting}.serial"), e.to_string()))?;
                     platform_keys.push(key);
                 }
+                check_url(&w.gateway).map_err(|reason| err("[wechatpay].gateway", reason))?;
                 if platform_keys.is_empty() {
                     return Err(err(
                         "[wechatpay].platform_keys",
@@ -445,7 +483,19 @@ impl Config {
                 })
             }
         };
+        if api_keys.is_empty() {
+            return Err(err(
+                "[[api_keys]]",
+                "at least one key is needed: every /v1/ request is signed with one".to_owned(),
+            ));
+        }
         let w = raw.workers;
+        if w.retry_max_ms < w.retry_base_ms {
+            return Err(err(
+                "[workers].retry_max_ms",
+                format!("must be at least retry_base_ms ({})", w.retry_base_ms),
+            ));
+        }
         if w.lease_secs == 0 || w.lease_secs > 30 {
             return Err(err(
                 "[workers].lease_secs",
@@ -454,6 +504,9 @@ impl Config {
         }
         if w.outbox_interval_ms == 0 || w.sweep_interval_ms == 0 || w.poll_interval_ms == 0 {
             return Err(err("[workers]", "intervals must be above zero".to_owned()));
+        }
+        if raw.http.header_timeout_secs == 0 || raw.http.request_timeout_secs == 0 {
+            return Err(err("[http]", "timeouts must be above zero".to_owned()));
         }
         if w.max_connections == 0 {
             return Err(err(
@@ -471,6 +524,7 @@ impl Config {
             wechatpay,
             stripe,
             workers: w,
+            http: raw.http,
         })
     }
 

@@ -84,8 +84,33 @@ pub async fn run(options: DemoOptions) -> Result<Option<Value>, String> {
     println!("pay_url: {pay_url}");
     if !options.auto_pay {
         println!("open the pay_url in a browser and press Pay; Ctrl-C to stop.");
-        println!("the payment's status: GET {base}/v1/payments/{order_id} (signed; watch the log)");
-        let _ = tokio::signal::ctrl_c().await;
+        println!(
+            "the merchant API key of this demo: X-Paystate-Key \"demo\", secret \"{API_SECRET}\" \
+             (see docs/server.md for the signature)"
+        );
+        println!("watching GET {base}/v1/payments/{order_id}:");
+        let path = format!("/v1/payments/{order_id}");
+        let mut last = String::new();
+        let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+        loop {
+            if let Ok((200, view)) = signed(&http, &base, "GET", &path, None).await {
+                let now = format!(
+                    "{} (paid {} {}, refunded {})",
+                    view["status"].as_str().unwrap_or_default(),
+                    view["paid"].as_str().unwrap_or_default(),
+                    view["currency"].as_str().unwrap_or_default(),
+                    view["refunded"].as_str().unwrap_or_default(),
+                );
+                if now != last {
+                    println!("payment {order_id}: {now}");
+                    last = now;
+                }
+            }
+            tokio::select! {
+                _ = &mut ctrl_c => break,
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
         let _ = stop_tx.send(());
         let _ = server.await;
         return Ok(None);

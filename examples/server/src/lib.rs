@@ -20,6 +20,10 @@ pub mod workers;
 
 use std::sync::{Arc, Mutex};
 
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use paystate::guard::ReplayGuard;
 
 use crate::app::AppState;
@@ -113,12 +117,50 @@ pub async fn serve_on(
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(listen = %addr, "serving");
+    let header_timeout = std::time::Duration::from_secs(state.config.http.header_timeout_secs);
     let app = app::router(state);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    // hyper directly rather than `axum::serve`, for the header read timeout: a client that
+    // never finishes its request headers (slowloris) is cut off after
+    // `[http].header_timeout_secs`; the request timeout of the router starts only once they are in.
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors, most likely: wait a moment, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let service = TowerToHyperService::new(app.clone());
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown())
         .await
+        .is_err()
     {
-        tracing::error!(error = %e, "server stopped");
+        tracing::warn!("connections still open after 30 s; stopping anyway");
     }
     Ok(())
 }

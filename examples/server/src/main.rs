@@ -31,6 +31,14 @@ enum Command {
         /// The bill file, unzipped.
         #[arg(long)]
         bill: PathBuf,
+        /// The start of the bill's period, in seconds since the Unix epoch (default: the
+        /// period an Alipay bill's header states). Payments created outside the period are
+        /// compared only if the bill lists them.
+        #[arg(long, requires = "until")]
+        since: Option<u64>,
+        /// The end of the bill's period (exclusive), in seconds since the Unix epoch.
+        #[arg(long, requires = "since")]
+        until: Option<u64>,
     },
     /// The whole flow on one machine: the Alipay simulator, the server on a temporary SQLite
     /// database, a payment and its pay_url.
@@ -120,7 +128,22 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Reconcile { provider, bill } => {
+        Command::Reconcile {
+            provider,
+            bill,
+            since,
+            until,
+        } => {
+            let period = match (since, until) {
+                (Some(since), Some(until)) if since < until => {
+                    Some(paystate_server::reconcile::Period { since, until })
+                }
+                (Some(_), Some(_)) => {
+                    eprintln!("paystate-server reconcile: --since must be before --until");
+                    return ExitCode::from(2);
+                }
+                _ => None,
+            };
             let Some(path) = cli.config else {
                 eprintln!("paystate-server: --config FILE is required");
                 return ExitCode::from(2);
@@ -136,7 +159,9 @@ fn main() -> ExitCode {
                 eprintln!("paystate-server reconcile: --provider must be alipay or wechatpay");
                 return ExitCode::from(2);
             };
-            match runtime.block_on(paystate_server::reconcile::run(&config, provider, &bill)) {
+            match runtime.block_on(paystate_server::reconcile::run(
+                &config, provider, &bill, period,
+            )) {
                 Ok(report) => {
                     let mut out = std::io::stdout().lock();
                     if let Err(e) = paystate_server::reconcile::print(&report, &mut out) {

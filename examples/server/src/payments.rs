@@ -67,9 +67,26 @@ impl Stored {
             .collect()
     }
 
-    /// The payment view of the merchant API (docs/server.md): amounts as decimal strings.
+    /// The payment view of the merchant API (docs/server.md): amounts as decimal strings,
+    /// plus `refunds_requested`: the merchant's refunds, each `{"refund_id","amount",
+    /// "confirmed"}` (`confirmed` once the provider confirmed it and the payment recorded it).
     pub fn view(&self) -> Value {
-        view(&self.order_id, self.provider, &self.payment)
+        let mut v = view(&self.order_id, self.provider, &self.payment);
+        let requested: Vec<Value> = self
+            .requested_refunds
+            .iter()
+            .map(|(id, amount)| {
+                let confirmed = RefundId::new(id.as_bytes())
+                    .ok()
+                    .and_then(|r| self.payment.recorded_refund(r))
+                    .is_some();
+                json!({"refund_id": id, "amount": amount.to_string(), "confirmed": confirmed})
+            })
+            .collect();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("refunds_requested".to_owned(), Value::Array(requested));
+        }
+        v
     }
 }
 

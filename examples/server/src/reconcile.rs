@@ -19,6 +19,66 @@ use crate::config::Config;
 use crate::payments::Provider;
 use crate::store::Db;
 
+/// The period a bill covers, in seconds since the Unix epoch: `[since, until)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    /// The first second of the period.
+    pub since: u64,
+    /// The first second after it.
+    pub until: u64,
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Reads `[2026年11月29日 00:00:00]` (Beijing time, UTC+8) after `label` in `line`.
+fn bracketed_time(line: &str, label: &str) -> Option<u64> {
+    let rest = line.split(label).nth(1)?;
+    let inside = rest.strip_prefix('[')?.split(']').next()?;
+    let (date, time) = inside.trim().split_once(' ')?;
+    let (y, rest) = date.split_once('年')?;
+    let (m, rest) = rest.split_once('月')?;
+    let d = rest.strip_suffix('日')?;
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, se) = (hms.next()??, hms.next()??, hms.next()??);
+    let (y, m, d) = (
+        y.parse::<i64>().ok()?,
+        m.parse::<i64>().ok()?,
+        d.parse::<i64>().ok()?,
+    );
+    let valid = (1..=9999).contains(&y)
+        && (1..=12).contains(&m)
+        && (1..=31).contains(&d)
+        && (0..24).contains(&h)
+        && (0..60).contains(&mi)
+        && (0..61).contains(&se);
+    if !valid {
+        return None;
+    }
+    let secs = days_from_civil(y, m, d) * 86_400 + h * 3600 + mi * 60 + se - 8 * 3600;
+    u64::try_from(secs).ok()
+}
+
+/// The period of an Alipay bill, from its header comment
+/// `#起始日期：[2026年11月29日 00:00:00]   终止日期：[2026年11月30日 00:00:00]` (GBK or UTF-8).
+pub fn alipay_period(comment: &[u8]) -> Option<Period> {
+    let text = match std::str::from_utf8(comment) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => encoding_rs::GBK.decode_without_bom_handling(comment).0,
+    };
+    let since = bracketed_time(&text, "起始日期：")?;
+    let until = bracketed_time(&text, "终止日期：")?;
+    (since < until).then_some(Period { since, until })
+}
+
 /// Why reconciliation could not run (exit status 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileFailure {
@@ -85,8 +145,12 @@ fn discrepancy_json(d: &Discrepancy<'_>) -> Value {
     }
 }
 
-/// Reads the bill at `path` with `reader`, line by line, into per-order sums.
-fn read_bill<R: BillReader>(path: &Path, mut reader: R) -> Result<BillTotals, ReconcileFailure> {
+/// Reads the bill at `path` with `reader`, line by line, into per-order sums, and the period
+/// its header states (Alipay's), if any.
+fn read_bill<R: BillReader>(
+    path: &Path,
+    mut reader: R,
+) -> Result<(BillTotals, Option<Period>), ReconcileFailure> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| ReconcileFailure::BillUnreadable {
         path: shown.clone(),
@@ -94,6 +158,7 @@ fn read_bill<R: BillReader>(path: &Path, mut reader: R) -> Result<BillTotals, Re
     })?;
     let mut input = BufReader::new(file);
     let mut totals = BillTotals::new();
+    let mut period = None;
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -110,6 +175,9 @@ fn read_bill<R: BillReader>(path: &Path, mut reader: R) -> Result<BillTotals, Re
         if line.last() == Some(&b'\n') {
             line.pop();
         }
+        if period.is_none() && line.first() == Some(&b'#') {
+            period = alipay_period(&line);
+        }
         let malformed = |e: paystate::reconcile::bill::BillError| ReconcileFailure::BillMalformed {
             path: shown.clone(),
             reason: e.to_string(),
@@ -124,18 +192,24 @@ fn read_bill<R: BillReader>(path: &Path, mut reader: R) -> Result<BillTotals, Re
             path: shown.clone(),
             reason: e.to_string(),
         })?;
-    Ok(totals)
+    Ok((totals, period))
 }
 
 /// Reconciles the stored payments of `provider` with the bill at `bill`.
+///
+/// The ledger compared is every stored payment of `provider` that captured money and either
+/// is in the bill or was created within the bill's period: `period` if given, else the period
+/// an Alipay bill's header states, else (a WeChat Pay bill states none) every payment. So a
+/// day's bill does not report every earlier payment as missing at the provider.
 ///
 /// Errors: [`ReconcileFailure`] (exit status 2).
 pub async fn run(
     config: &Config,
     provider: Provider,
     bill: &Path,
+    period: Option<Period>,
 ) -> Result<Report, ReconcileFailure> {
-    let totals = match provider {
+    let (totals, stated) = match provider {
         Provider::Alipay => read_bill(bill, AlipayBill::new())?,
         Provider::Wechatpay => read_bill(bill, WechatPayBill::new())?,
         Provider::Stripe => {
@@ -145,6 +219,7 @@ pub async fn run(
             });
         }
     };
+    let period = period.or(stated);
     let db = Db::connect(&config.database, 2)
         .await
         .map_err(|e| ReconcileFailure::Database(e.to_string()))?;
@@ -168,6 +243,11 @@ pub async fn run(
         if payment.paid().is_zero() {
             continue;
         }
+        let created = payment.created_at().as_secs();
+        let in_period = period.is_none_or(|p| (p.since..p.until).contains(&created));
+        if !in_period && totals.get(order_id.as_bytes()).is_none() {
+            continue;
+        }
         ledger.push((order_id.into_bytes(), payment));
     }
     // Byte order, whatever the database's collation.
@@ -183,6 +263,7 @@ pub async fn run(
         "local_orders": ledger.len(),
         "bill_orders": totals.len(),
         "discrepancies": discrepancies.len(),
+        "period": period.map(|p| json!({"since": p.since, "until": p.until})),
     }});
     db.pool.close().await;
     Ok(Report {

@@ -116,7 +116,12 @@ pub async fn request(
             )
         });
     }
-    // Would the engine take it?
+    if amount.is_zero() {
+        tx.rollback().await?;
+        return Ok(Requested::BadAmount("a refund of zero".to_owned()));
+    }
+    // Would the engine take it? (Its balance check is repeated below, counting the refunds
+    // already on their way too.)
     let event = EventId::derived(&[
         b"merchant.refund",
         order_id.as_bytes(),
@@ -124,7 +129,9 @@ pub async fn request(
     ])
     .map_err(|e| DbError::Protocol(e.to_string()))?;
     let mut probe = payment.clone();
-    if let Outcome::Rejected(r) = probe.apply(&Input::refund(event, refund_id, amount), now) {
+    if let Outcome::Rejected(r) = probe.apply(&Input::refund(event, refund_id, amount), now)
+        && !matches!(r, paystate::Rejection::RefundExceedsBalance { .. })
+    {
         tx.rollback().await?;
         let status = match r {
             paystate::Rejection::CurrencyMismatch { .. } | paystate::Rejection::InvalidAmount => {

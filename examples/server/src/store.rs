@@ -187,6 +187,10 @@ impl Db {
             _ => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
+        // One connection first: the pool would only say "timed out" after retrying, where this
+        // says why (refused, no such database, authentication failed).
+        let probe = <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options).await?;
+        sqlx::Connection::close(probe).await?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))

@@ -180,7 +180,12 @@ async fn mark_done(state: &AppState, row: &Claimed) {
                     kind: row.kind.clone(),
                 })
                 .inc();
-            tracing::info!(order_id = %row.order_id, kind = %row.kind, refund_id = ?row.refund_id, "effect done");
+            tracing::info!(
+                order_id = %row.order_id,
+                kind = %row.kind,
+                refund_id = row.refund_id.as_deref().unwrap_or(""),
+                "effect done"
+            );
         }
         Err(e) => {
             tracing::error!(error = %e, "marking an outbox row done failed; it will be checked again")

@@ -516,9 +516,23 @@ fn a_bad_configuration_stops_the_server_with_one_line() {
             base("[[api_keys]]\nid = \"shop\"\nsecret = \"short\"\n"),
             "secret: must be at least 16 bytes",
         ),
+        ("no-api-keys.toml", base(""), "[[api_keys]]: at least one key is needed"),
+        (
+            "bad-gateway.toml",
+            base(&format!(
+                "[[api_keys]]\nid = \"shop\"\nsecret = \"0123456789abcdef\"\n[alipay]\napp_id = \"1\"\nseller_id = \"2\"\napp_private_key = \"{k}/app_private.pem\"\nalipay_public_key = \"{k}/alipay_sim_public.pem\"\ngateway = \"not a url\"\n",
+                k = keys.display()
+            )),
+            "[alipay].gateway: \"not a url\" is not a URL",
+        ),
+        (
+            "bad-retry.toml",
+            base("[[api_keys]]\nid = \"shop\"\nsecret = \"0123456789abcdef\"\n[workers]\nretry_base_ms = 10000\nretry_max_ms = 1\n"),
+            "[workers].retry_max_ms: must be at least retry_base_ms",
+        ),
         (
             "no-database-server.toml",
-            "listen = \"127.0.0.1:0\"\ndatabase = \"postgres://nobody@127.0.0.1:1/none\"\npublic_url = \"http://x\"\n"
+            "listen = \"127.0.0.1:0\"\ndatabase = \"postgres://nobody@127.0.0.1:1/none\"\npublic_url = \"http://x\"\n[[api_keys]]\nid = \"shop\"\nsecret = \"0123456789abcdef\"\n"
                 .to_owned(),
             "database:",
         ),

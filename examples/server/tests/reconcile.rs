@@ -15,10 +15,15 @@ fn line(trade_no: &str, order: &str, kind: &str, amount: &str, refund_no: &str) 
     )
 }
 
+/// A bill stating a period that holds every payment of the test (the years 2000 to 2100).
 fn gbk_bill(lines: &[String]) -> Vec<u8> {
+    gbk_bill_for("2000年01月01日 00:00:00", "2100年01月01日 00:00:00", lines)
+}
+
+fn gbk_bill_for(since: &str, until: &str, lines: &[String]) -> Vec<u8> {
     let mut text = String::new();
     text.push_str("#支付宝业务明细查询\r\n#账号：[20880000000000010156]\r\n");
-    text.push_str("#起始日期：[2026年11月29日 00:00:00]   终止日期：[2026年11月30日 00:00:00]\r\n");
+    text.push_str(&format!("#起始日期：[{since}]   终止日期：[{until}]\r\n"));
     text.push_str("#-----------------------------------------业务明细列表----------------------------------------\r\n");
     text.push_str(HEADER);
     text.push_str("\r\n");
@@ -161,6 +166,29 @@ async fn a_gbk_alipay_bill_against_the_stored_payments() {
     assert_eq!(code, 2, "{lines:?}");
     assert!(lines.is_empty());
     assert!(stderr.contains("line 7"), "{stderr}");
+    // A day's bill from long ago, with no trades: today's payments are outside its period and
+    // not in it, so they are not reported missing.
+    let bill = gbk_bill_for("2026年01月01日 00:00:00", "2026年01月02日 00:00:00", &[]);
+    let (code, lines, stderr) = run_reconcile(&server, &bill, env.dir.path(), "bill-5.csv");
+    assert_eq!((code, lines.len()), (0, 1), "{lines:?} {stderr}");
+    assert_eq!(lines[0]["summary"]["local_orders"], 0);
+    assert_eq!(lines[0]["summary"]["period"]["since"], 1_767_196_800u64); // 2026-01-01 00:00 +08:00
+    // The same day, listing r-1: r-1 is compared (its amount differs) though created later.
+    let bill = gbk_bill_for(
+        "2026年01月01日 00:00:00",
+        "2026年01月02日 00:00:00",
+        &[line(&trade("r-1"), "r-1", "交易", "19.00", "")],
+    );
+    let (code, lines, _) = run_reconcile(&server, &bill, env.dir.path(), "bill-6.csv");
+    assert_eq!(code, 1);
+    assert_eq!(
+        (
+            lines[0]["discrepancy"].as_str(),
+            lines[0]["order_id"].as_str()
+        ),
+        (Some("amount_mismatch"), Some("r-1"))
+    );
+    assert_eq!(lines.len(), 2, "{lines:?}");
     // A bill that is not there.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_paystate-server"))
         .args([

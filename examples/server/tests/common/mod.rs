@@ -166,6 +166,10 @@ merchant_serial = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 merchant_private_key = "{keys}/app_private.pem"
 platform_keys = [{{ serial = "{WX_SERIAL}", key = "{keys}/alipay_sim_public.pem" }}]
 
+[http]
+header_timeout_secs = 2
+request_timeout_secs = 4
+
 [workers]
 outbox_interval_ms = 100
 retry_base_ms = {retry}
