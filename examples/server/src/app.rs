@@ -48,6 +48,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Alipay, if configured.
     pub alipay: Option<AlipayClient>,
+    /// WeChat Pay's gateway (closes and refunds), if configured.
+    pub wechatpay: Option<crate::wechatpay::WechatpayClient>,
     /// WeChat Pay's notification replay guard (per instance: WeChat Pay's nonces; the engine's
     /// event ids dedupe across instances).
     pub wechat_guard: Arc<Mutex<ReplayGuard<WECHAT_REPLAY_SLOTS>>>,

@@ -60,7 +60,8 @@ pub struct AlipayConfig {
     pub aes_key: Option<paystate::alipay::encryption::AesKey>,
 }
 
-/// `[wechatpay]`: the merchant, its keys and the gateway.
+/// `[wechatpay]`: the merchant, its keys and the gateway (notifications are verified with
+/// the platform keys and the APIv3 key; closes and refunds are signed with the merchant key).
 #[derive(Clone)]
 pub struct WechatpayConfig {
     /// `mchid`.
@@ -75,7 +76,8 @@ pub struct WechatpayConfig {
     pub merchant_private_key: Arc<Rsa2PrivateKey>,
     /// WeChat Pay's platform public keys, by serial (`PUB_KEY_ID_…`).
     pub platform_keys: Vec<PlatformKey>,
-    /// The API base URL.
+    /// The API base URL (`https://api.mch.weixin.qq.com`): closes and refunds go to its
+    /// `/v3/…` paths.
     pub gateway: String,
 }
 
@@ -284,7 +286,7 @@ impl Config {
     /// Errors: one [`ConfigError`] for the first problem found: the file unreadable or not
     /// TOML, a missing or unknown key, an empty value, a key file that cannot be read or is
     /// not an RSA key, certificate mode (not supported by this server yet), a malformed
-    /// `aes_key` or `apiv3_key`.
+    /// `aes_key` or `apiv3_key`, a gateway that is not an http(s) URL with a host.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let err = |setting: &str, reason: String| ConfigError {

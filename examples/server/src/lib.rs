@@ -16,6 +16,7 @@ pub mod reconcile;
 pub mod refunds;
 pub mod sim;
 pub mod store;
+pub mod wechatpay;
 pub mod workers;
 
 use std::sync::{Arc, Mutex};
@@ -70,11 +71,16 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
         .alipay
         .clone()
         .map(|a| alipay::AlipayClient::new(a, &config.public_url));
+    let wechatpay = config
+        .wechatpay
+        .clone()
+        .map(|w| wechatpay::WechatpayClient::new(w, &config.public_url));
     Ok(AppState {
         config: Arc::new(config),
         db,
         metrics: Arc::new(metrics::Metrics::new()),
         alipay,
+        wechatpay,
         wechat_guard: Arc::new(Mutex::new(ReplayGuard::new())),
     })
 }

@@ -1,7 +1,9 @@
 //! The merchant's refund requests (`POST /v1/payments/{order_id}/refunds`).
 //!
-//! A refund is requested from the provider (an outbox row; Alipay `out_request_no` = the
-//! merchant's `refund_id`) and applied to the payment only when the provider confirms it.
+//! A refund is requested from the provider (an outbox row; Alipay `out_request_no`, WeChat
+//! Pay `out_refund_no` = the merchant's `refund_id`) and applied to the payment only when the
+//! provider confirms it. Stripe refunds are refused (`422 unsupported`): the server holds no
+//! Stripe API key to carry them out.
 //! Before anything is written, the engine is asked on a copy of the payment whether the
 //! refund could be applied, and the refunds already requested but not confirmed are counted
 //! against the balance, so two requests cannot together refund more than was paid.
@@ -68,16 +70,9 @@ pub async fn request(
             return Ok(Requested::BadAmount(e.to_string()));
         }
     };
-    if provider != Provider::Alipay {
+    if let Some((status, code, detail)) = unsupported(provider, &payment, refund_text) {
         tx.rollback().await?;
-        return Ok(Requested::Refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unsupported",
-            format!(
-                "this server carries out refunds at Alipay only, not {}",
-                provider.as_str()
-            ),
-        ));
+        return Ok(Requested::Refused(status, code, detail));
     }
     let rows = sqlx::query("SELECT refund_id, amount FROM refund_requests WHERE order_id = $1")
         .bind(order_id)
@@ -193,4 +188,38 @@ pub async fn request(
         .requested_refunds
         .push((refund_text.to_owned(), amount));
     Ok(Requested::Accepted(Box::new(stored)))
+}
+
+/// Why this server cannot carry out a refund of `payment` at `provider` under `refund_id`, if
+/// it cannot: `422 unsupported` for Stripe (no API key is configured) and for a WeChat Pay
+/// payment not in CNY (WeChat Pay's domestic refunds are in CNY only); `400 bad_input` for a
+/// WeChat Pay refund id with a character `out_refund_no` does not allow (WeChat Pay: digits,
+/// letters and `_ - | * @`; this API also allows `.`).
+fn unsupported(
+    provider: Provider,
+    payment: &paystate::Payment,
+    refund_id: &str,
+) -> Option<(StatusCode, &'static str, String)> {
+    match provider {
+        Provider::Alipay => None,
+        Provider::Stripe => Some((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported",
+            "this server carries out refunds at Alipay and WeChat Pay, not stripe".to_owned(),
+        )),
+        Provider::Wechatpay if payment.currency() != paystate::Currency::CNY => Some((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported",
+            format!(
+                "WeChat Pay refunds are in CNY only; this payment is in {}",
+                payment.currency()
+            ),
+        )),
+        Provider::Wechatpay if refund_id.contains('.') => Some((
+            StatusCode::BAD_REQUEST,
+            "bad_input",
+            "a WeChat Pay refund_id (its out_refund_no) may not contain '.'".to_owned(),
+        )),
+        Provider::Wechatpay => None,
+    }
 }

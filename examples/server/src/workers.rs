@@ -1,8 +1,11 @@
 //! Background work, on every instance, safe to run on many at once:
 //!
-//! - the **outbox** carries out each effect at the provider (Alipay `trade.close`,
-//!   `trade.refund` with `out_request_no` = the refund id), verifies the answer and applies
-//!   the confirmation as an input; a failure is retried with exponential backoff. Rows are
+//! - the **outbox** carries out each effect at the payment's provider (Alipay `trade.close`,
+//!   `trade.refund` with `out_request_no` = the refund id; WeChat Pay's close and
+//!   `refund/domestic/refunds` with `out_refund_no` = the refund id, through
+//!   [`crate::wechatpay`]), verifies the answer and applies the confirmation as an input; a
+//!   failure is retried with exponential backoff. Stripe effects are not carried out (the
+//!   configuration holds no Stripe API key): their rows stay open and retried. Rows are
 //!   claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so an instance that dies
 //!   holding one loses it after the lease;
 //! - the **obligation scan** (at start-up and every minute) makes sure every effect still in a
@@ -17,13 +20,15 @@ use std::time::Duration;
 use paystate::alipay::request::TradeRequest;
 use paystate::provider::MapError;
 use paystate::provider::alipay::Request;
-use paystate::{Money, Outcome, Payment, RefundId, Timestamp};
+use paystate::provider::wechatpay::{Failure, RefundAnswer};
+use paystate::{Input, Money, Outcome, Payment, RefundId, Timestamp};
 use sqlx::Row as _;
 
 use crate::app::{AppState, now};
 use crate::metrics::EffectLabels;
-use crate::payments::{self, ApplyError, Provider, Step, secs};
+use crate::payments::{self, Applied, ApplyError, Provider, Step, secs};
 use crate::store::Backend;
+use crate::wechatpay::RefundRequest;
 
 /// Starts every background loop on the current runtime.
 pub fn spawn_all(state: &AppState) {
@@ -222,8 +227,8 @@ async fn mark_failed(state: &AppState, row: &Claimed, error: &str) {
     }
 }
 
-/// Carries out one claimed effect: checks it is still owed, calls the provider, verifies the
-/// answer and applies the confirmation.
+/// Carries out one claimed effect: checks it is still owed, calls the payment's provider,
+/// verifies the answer and applies the confirmation.
 async fn carry_out(state: &AppState, row: Claimed) {
     let stored = match payments::load(&state.db, &row.order_id).await {
         Ok(Some(s)) => s,
@@ -233,25 +238,34 @@ async fn carry_out(state: &AppState, row: Claimed) {
     if !still_owed(&row, &stored.payment) {
         return mark_done(state, &row).await;
     }
-    if stored.provider != Provider::Alipay {
-        return mark_failed(
-            state,
-            &row,
-            &format!(
-                "effects at {} are not carried out by this server",
-                stored.provider.as_str()
-            ),
-        )
-        .await;
+    match stored.provider {
+        Provider::Alipay => carry_out_alipay(state, &row, &stored).await,
+        Provider::Wechatpay => carry_out_wechatpay(state, &row, &stored).await,
+        Provider::Stripe => {
+            mark_failed(
+                state,
+                &row,
+                "effects at stripe are not carried out by this server (it holds no Stripe API key)",
+            )
+            .await
+        }
     }
+}
+
+/// The amount of a refund row, in the payment's currency.
+fn refund_amount(row: &Claimed, payment: &Payment) -> Result<Money, String> {
+    row.amount
+        .and_then(|a| u64::try_from(a).ok())
+        .filter(|&a| a > 0)
+        .map(|a| Money::from_minor(a, payment.currency()))
+        .ok_or_else(|| format!("refund row without a positive amount ({:?})", row.amount))
+}
+
+/// `alipay.trade.close` or `alipay.trade.refund` (`out_request_no` = the row's refund id).
+async fn carry_out_alipay(state: &AppState, row: &Claimed, stored: &payments::Stored) {
     let Some(alipay) = &state.alipay else {
-        return mark_failed(state, &row, "alipay is not configured").await;
+        return mark_failed(state, row, "alipay is not configured").await;
     };
-    let currency = stored.payment.currency();
-    let amount = Money::from_minor(
-        row.amount.and_then(|a| u64::try_from(a).ok()).unwrap_or(0),
-        currency,
-    );
     let refund_id = row.refund_id.clone().unwrap_or_default();
     let (trade, request) = match row.kind.as_str() {
         "close_trade" => (
@@ -260,22 +274,28 @@ async fn carry_out(state: &AppState, row: Claimed) {
             },
             Request::Close,
         ),
-        "refund" => (
-            TradeRequest::Refund {
-                out_trade_no: &row.order_id,
-                refund_amount: amount,
-                out_request_no: &refund_id,
-            },
-            Request::Refund {
-                out_request_no: &refund_id,
-            },
-        ),
-        other => return mark_failed(state, &row, &format!("unknown effect kind {other}")).await,
+        "refund" => {
+            let amount = match refund_amount(row, &stored.payment) {
+                Ok(m) => m,
+                Err(e) => return mark_failed(state, row, &e).await,
+            };
+            (
+                TradeRequest::Refund {
+                    out_trade_no: &row.order_id,
+                    refund_amount: amount,
+                    out_request_no: &refund_id,
+                },
+                Request::Refund {
+                    out_request_no: &refund_id,
+                },
+            )
+        }
+        other => return mark_failed(state, row, &format!("unknown effect kind {other}")).await,
     };
     failpoint("outbox_before_call");
     let raw = match alipay.call(&trade, now()).await {
         Ok(raw) => raw,
-        Err(e) => return mark_failed(state, &row, &e.to_string()).await,
+        Err(e) => return mark_failed(state, row, &e.to_string()).await,
     };
     failpoint("outbox_after_call");
     let result = payments::apply(&state.db, &row.order_id, now(), |_, facts| {
@@ -287,24 +307,116 @@ async fn carry_out(state: &AppState, row: Claimed) {
         }
     })
     .await;
+    settle(state, row, result).await
+}
+
+/// WeChat Pay's close (`POST /v3/pay/transactions/out-trade-no/{no}/close`) or refund
+/// (`POST /v3/refund/domestic/refunds`, `out_refund_no` = the row's refund id). The answer is
+/// verified before any transaction opens; a forged or unsigned one is never applied.
+async fn carry_out_wechatpay(state: &AppState, row: &Claimed, stored: &payments::Stored) {
+    let Some(wx) = &state.wechatpay else {
+        return mark_failed(state, row, "wechatpay is not configured").await;
+    };
+    let refund_id = row.refund_id.clone().unwrap_or_default();
+    let refund = match row.kind.as_str() {
+        "close_trade" => None,
+        "refund" => match refund_amount(row, &stored.payment) {
+            Ok(amount) => Some(RefundRequest {
+                out_trade_no: &row.order_id,
+                out_refund_no: &refund_id,
+                refund: amount,
+                total: stored.payment.amount(),
+            }),
+            Err(e) => return mark_failed(state, row, &e).await,
+        },
+        other => return mark_failed(state, row, &format!("unknown effect kind {other}")).await,
+    };
+    failpoint("outbox_before_call");
+    let called = match &refund {
+        None => wx.close(&row.order_id, now()).await,
+        Some(request) => wx.refund(request, now()).await,
+    };
+    let raw = match called {
+        Ok(raw) => raw,
+        Err(e) => return mark_failed(state, row, &e.to_string()).await,
+    };
+    failpoint("outbox_after_call");
+    let merchant = wx.merchant();
+    let at = now();
+    let result = if refund.is_none() {
+        let answer = match wx.verify_close(&raw, &row.order_id, at) {
+            Ok(a) => a,
+            Err(e) => return mark_failed(state, row, &e.to_string()).await,
+        };
+        let failure = answer.message().failure();
+        payments::apply(&state.db, &row.order_id, at, |_, facts| {
+            wechatpay_step(answer.to_input(&merchant, facts), failure)
+        })
+        .await
+    } else {
+        let answer = match wx.verify_refund(&raw, at) {
+            Ok(a) => a,
+            Err(e) => return mark_failed(state, row, &e.to_string()).await,
+        };
+        let failure = match answer.message() {
+            RefundAnswer::Failed(f) => Some(*f),
+            RefundAnswer::Refund(_) => None,
+        };
+        payments::apply(&state.db, &row.order_id, at, |_, facts| {
+            wechatpay_step(answer.to_input(&merchant, facts), failure)
+        })
+        .await
+    };
+    settle(state, row, result).await
+}
+
+/// What a verified WeChat Pay answer, mapped, does: apply the confirmation; nothing for a
+/// refund still `PROCESSING` (the row retries; the `REFUND.SUCCESS` notification or a later
+/// attempt confirms it); a refusal names WeChat Pay's error code.
+fn wechatpay_step(
+    mapped: Result<Input, MapError>,
+    failure: Option<Failure<'_>>,
+) -> Result<Step, String> {
+    match mapped {
+        Ok(input) => Ok(Step::Apply(input)),
+        Err(MapError::NothingToApply) => Ok(Step::Nothing),
+        Err(MapError::ProviderError) => Err(match failure {
+            Some(f) => format!(
+                "WeChat Pay answered HTTP {} {}",
+                f.status(),
+                f.code().unwrap_or("(no code)")
+            ),
+            None => "WeChat Pay answered with an error".to_owned(),
+        }),
+        Err(MapError::RefundFailed) => Err(
+            "WeChat Pay reports the refund CLOSED or ABNORMAL; it is requested again under the same out_refund_no"
+                .to_owned(),
+        ),
+        Err(e) => Err(format!("answer: {e}")),
+    }
+}
+
+/// The row after the provider's answer was applied (or not): done when the payment no
+/// longer owes the effect, else retried later.
+async fn settle(state: &AppState, row: &Claimed, result: Result<Applied, ApplyError<String>>) {
     match result {
         Ok(applied) => {
             if let Outcome::Rejected(r) = &applied.outcome {
-                return mark_failed(state, &row, &format!("confirmation rejected: {r}")).await;
+                return mark_failed(state, row, &format!("confirmation rejected: {r}")).await;
             }
-            if still_owed(&row, &applied.stored.payment) {
+            if still_owed(row, &applied.stored.payment) {
                 mark_failed(
                     state,
-                    &row,
+                    row,
                     "the provider's answer did not confirm the effect yet",
                 )
                 .await;
             } else {
-                mark_done(state, &row).await;
+                mark_done(state, row).await;
             }
         }
-        Err(ApplyError::Map(e)) => mark_failed(state, &row, &e).await,
-        Err(e) => mark_failed(state, &row, &e.to_string()).await,
+        Err(ApplyError::Map(e)) => mark_failed(state, row, &e).await,
+        Err(e) => mark_failed(state, row, &e.to_string()).await,
     }
 }
 
