@@ -1,4 +1,5 @@
-//! An Alipay gateway simulator, for tests and for a demo on one machine with no network.
+//! An Alipay gateway simulator, for tests and for a demo on one machine with no network,
+//! and a WeChat Pay one ([`wechatpay`], for tests).
 //!
 //! [`AlipaySim`] stands in for `https://openapi.alipay.com/gateway.do` and for Alipay's
 //! notification system, behaving as Alipay documents for the methods this repository uses
@@ -39,6 +40,7 @@
 mod gateway;
 mod http;
 mod notify;
+pub mod wechatpay;
 mod wire;
 
 use std::net::SocketAddr;
