@@ -596,9 +596,10 @@ async fn stripe_webhooks_settle_a_stripe_payment() {
     assert_eq!(server.view("order-stripe").await["version"], v["version"]);
 }
 
-/// A WeChat Pay notification as the platform sends it: the resource sealed with
-/// AEAD_AES_256_GCM under the APIv3 key, the body signed (SHA256withRSA over
-/// "timestamp\nnonce\nbody\n") with the platform key, here the simulator's key pair.
+/// A WeChat Pay notification as the platform sends it, made by the WeChat Pay simulator's
+/// platform side: the resource sealed with AEAD_AES_256_GCM under the APIv3 key, the body
+/// signed (SHA256withRSA over "timestamp\nnonce\nbody\n") with the platform key, here the
+/// simulator's key pair.
 fn wechat_notification(
     id: &str,
     order_id: &str,
@@ -606,9 +607,6 @@ fn wechat_notification(
     total: u64,
     t: u64,
 ) -> (Vec<(String, String)>, String) {
-    use aes_gcm::aead::Nonce;
-    use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};
-    use base64::Engine as _;
     let resource = json!({
         "mchid": WX_MCHID, "appid": WX_APPID, "out_trade_no": order_id,
         "transaction_id": "4200000000201407033233368018", "trade_type": "NATIVE",
@@ -616,37 +614,11 @@ fn wechat_notification(
         "success_time": "2026-11-30T10:34:56+08:00", "payer": {"openid": "o1"},
         "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"},
     });
-    let key: [u8; 32] = WX_APIV3_KEY.as_bytes().try_into().expect("32 bytes");
-    let cipher = Aes256Gcm::new(&key.into());
-    let mut buf = resource.to_string().into_bytes();
-    let nonce = <&Nonce<Aes256Gcm>>::try_from(&b"fdasflkja484"[..]).expect("12 bytes");
-    let tag = cipher
-        .encrypt_inout_detached(nonce, b"transaction", buf.as_mut_slice().into())
-        .expect("seal");
-    buf.extend_from_slice(&tag);
-    let body = json!({
-        "id": id, "create_time": "2026-11-30T10:34:56+08:00", "resource_type": "encrypt-resource",
-        "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
-        "resource": {
-            "original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
-            "ciphertext": base64::engine::general_purpose::STANDARD.encode(&buf),
-            "associated_data": "transaction", "nonce": "fdasflkja484",
-        },
-    })
-    .to_string();
-    let nonce = format!("nonce-{id}-{t}");
-    let message = format!("{t}\n{nonce}\n{body}\n");
-    let key = paystate::signature::Rsa2PrivateKey::from_pem(include_str!(
-        "../keys/alipay_sim_private.pem"
-    ))
-    .expect("the simulator's key");
-    let signature = key.sign_base64(message.as_bytes()).expect("sign");
-    let headers = vec![
-        ("Wechatpay-Timestamp".to_owned(), t.to_string()),
-        ("Wechatpay-Nonce".to_owned(), nonce),
-        ("Wechatpay-Signature".to_owned(), signature),
-        ("Wechatpay-Serial".to_owned(), WX_SERIAL.to_owned()),
-    ];
+    let platform = wechat_sim_config();
+    let body = platform
+        .seal_notification(id, "TRANSACTION.SUCCESS", "支付成功", &resource)
+        .expect("sealed");
+    let headers = platform.sign(body.as_bytes(), t, &format!("nonce-{id}-{t}"));
     (headers, body)
 }
 

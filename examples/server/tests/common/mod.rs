@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use paystate_server::auth;
+use paystate_server::sim::wechatpay::{WechatSim, WechatSimConfig};
 use paystate_server::sim::{AlipaySim, SimConfig};
 use serde_json::Value;
 use sqlx::Row as _;
@@ -25,6 +26,9 @@ pub const WX_APPID: &str = "wxd678efh567hg6787";
 pub const WX_APIV3_KEY: &str = "0123456789abcdef0123456789abcdef";
 /// The platform key's id; the test signs as the platform with the simulator's key pair.
 pub const WX_SERIAL: &str = "PUB_KEY_ID_0119000001092025111500000000000000";
+/// The merchant certificate's serial (`serial_no` of the server's requests): the
+/// `merchant_serial` that `Env::write_config` writes.
+pub const WX_MERCHANT_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -121,6 +125,8 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub db: TestDb,
     pub sim: AlipaySim,
+    /// The WeChat Pay simulator, when made by [`Env::with_wechat`].
+    pub wechat: Option<WechatSim>,
 }
 
 impl Env {
@@ -133,7 +139,12 @@ impl Env {
         let sim = AlipaySim::start(SimConfig::test_keys(APP_ID, SELLER_ID), listener)
             .await
             .expect("start the simulator");
-        Env { dir, db, sim }
+        Env {
+            dir,
+            db,
+            sim,
+            wechat: None,
+        }
     }
 
     /// Writes a configuration for a server on `port` and returns its path.
@@ -165,6 +176,7 @@ apiv3_key = "{WX_APIV3_KEY}"
 merchant_serial = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 merchant_private_key = "{keys}/app_private.pem"
 platform_keys = [{{ serial = "{WX_SERIAL}", key = "{keys}/alipay_sim_public.pem" }}]
+{wx_gateway}
 
 [http]
 header_timeout_secs = 2
@@ -182,6 +194,7 @@ lease_secs = {lease}
             db = self.db.url,
             keys = keys.display(),
             gateway = self.sim.gateway_url(),
+            wx_gateway = self.wechat_gateway_line(),
             qa = opts.query_after_secs,
             pi = opts.poll_interval_ms,
             lease = opts.lease_secs,
@@ -207,6 +220,56 @@ lease_secs = {lease}
         server.start(&[]).await;
         server
     }
+}
+
+impl Env {
+    /// [`Env::new`] with the WeChat Pay simulator as well (its platform key is the Alipay
+    /// simulator's key pair under [`WX_SERIAL`]; it verifies the server's requests with
+    /// `keys/app_public.pem`); `[wechatpay].gateway` points at it.
+    pub async fn with_wechat() -> Env {
+        let mut env = Env::new().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the WeChat Pay simulator");
+        let wechat = WechatSim::start(wechat_sim_config(), listener)
+            .await
+            .expect("start the WeChat Pay simulator");
+        env.wechat = Some(wechat);
+        env
+    }
+
+    /// The WeChat Pay simulator (the environment must come from [`Env::with_wechat`]).
+    pub fn wechat(&self) -> &WechatSim {
+        self.wechat
+            .as_ref()
+            .expect("a WeChat Pay simulator: make the environment with Env::with_wechat")
+    }
+
+    /// The `gateway = "…"` line of `[wechatpay]`: the simulator's, or none (the default).
+    fn wechat_gateway_line(&self) -> String {
+        self.wechat
+            .as_ref()
+            .map(|w| format!("gateway = \"{}\"", w.gateway_url()))
+            .unwrap_or_default()
+    }
+
+    /// [`Env::server`], with the WeChat Pay simulator's notifications sent to it (for orders
+    /// made from now on).
+    pub async fn wechat_server(&self, opts: Options) -> Server {
+        let server = self.server(opts).await;
+        self.wechat()
+            .set_notify_url(Some(format!("{}/notify/wechatpay", server.base())));
+        server
+    }
+}
+
+/// The WeChat Pay simulator's configuration matching the server's `[wechatpay]`.
+pub fn wechat_sim_config() -> WechatSimConfig {
+    let key: [u8; 32] = WX_APIV3_KEY
+        .as_bytes()
+        .try_into()
+        .expect("a 32-byte APIv3 key");
+    WechatSimConfig::test_keys(WX_MCHID, WX_APPID, key, WX_MERCHANT_SERIAL, WX_SERIAL)
 }
 
 pub fn free_port() -> u16 {
@@ -395,6 +458,28 @@ impl Server {
         let mut body = serde_json::json!({
             "order_id": order_id,
             "provider": "alipay",
+            "amount": amount,
+            "currency": "CNY",
+            "subject": "Green tea, 500 g",
+        });
+        if let Some(obj) = body.as_object_mut() {
+            for (k, v) in extra {
+                obj.insert((*k).to_owned(), v.clone());
+            }
+        }
+        self.call("POST", "/v1/payments", Some(&body), None).await
+    }
+
+    /// Creates a WeChat Pay payment (`provider: "wechatpay"`, CNY).
+    pub async fn create_wechat(
+        &self,
+        order_id: &str,
+        amount: &str,
+        extra: &[(&str, Value)],
+    ) -> (u16, Value) {
+        let mut body = serde_json::json!({
+            "order_id": order_id,
+            "provider": "wechatpay",
             "amount": amount,
             "currency": "CNY",
             "subject": "Green tea, 500 g",
