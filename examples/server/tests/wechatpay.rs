@@ -417,7 +417,7 @@ async fn refund_processing(order_id: &str, by_notification: bool) {
     let wx = env.wechat();
     paid(&env, &server, order_id, "20.00").await;
     wx.set_notify(by_notification);
-    wx.set_refund_processing(Some(Duration::from_millis(1500)));
+    wx.set_refund_processing(Some(Duration::from_millis(2500)));
     let refund_id = format!("{order_id}-r1");
     let (code, v) = refund(&server, order_id, &refund_id, "20.00").await;
     assert_eq!(code, 202, "{v}");
