@@ -374,6 +374,14 @@ async fn create(state: &AppState, body: &[u8]) -> (StatusCode, Value) {
         Provider::Wechatpay => state.config.wechatpay.is_some(),
         Provider::Stripe => state.config.stripe.is_some(),
     };
+    if provider == Provider::Wechatpay
+        && (req.order_id.len() < 6 || req.order_id.len() > 32 || req.order_id.contains('.'))
+    {
+        return bad(
+            "bad_input",
+            "a WeChat Pay order_id (out_trade_no) is 6..=32 characters of A-Z a-z 0-9 _ -",
+        );
+    }
     if !configured {
         return bad(
             "bad_input",

@@ -332,7 +332,7 @@ where
             continue;
         }
         for effect in effects.iter() {
-            insert_outbox(&mut tx, order_id, effect, now).await?;
+            insert_outbox(&mut tx, order_id, provider, effect, now).await?;
         }
         tx.commit().await?;
         return Ok(Applied {
@@ -348,19 +348,36 @@ pub fn secs(t: Timestamp) -> i64 {
     i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// The outbox row of one effect: its unique key, kind, refund id and amount.
+/// The refund request number a late refund is asked for under: the obligation's
+/// `refund_id` (`lr` + 22 hex digits), which Alipay keeps per trade; for WeChat Pay, which
+/// wants `out_refund_no` unique per merchant, prefixed with the order id (spec §2.6: two
+/// payments created alike in the same second share the `lr` number). WeChat Pay order ids are
+/// at most 32 characters, so the result fits its 64.
+pub fn obligation_refund_no(order_id: &str, provider: Provider, refund_id: &str) -> String {
+    match provider {
+        Provider::Wechatpay => format!("{order_id}_{refund_id}"),
+        Provider::Alipay | Provider::Stripe => refund_id.to_owned(),
+    }
+}
+
+/// The outbox row of one effect of a `provider`'s payment: its unique key, kind, refund
+/// request number and amount.
 pub fn outbox_fields(
     order_id: &str,
+    provider: Provider,
     effect: &Effect,
 ) -> (String, &'static str, Option<String>, Option<i64>) {
     match effect {
         Effect::CloseTrade => (format!("{order_id}/close_trade"), "close_trade", None, None),
-        Effect::RefundRequired { amount, refund_id } => (
-            format!("{order_id}/refund/{}", refund_id.as_str()),
-            "refund",
-            Some(refund_id.as_str().to_owned()),
-            Some(i64::try_from(amount.minor_units()).unwrap_or(i64::MAX)),
-        ),
+        Effect::RefundRequired { amount, refund_id } => {
+            let number = obligation_refund_no(order_id, provider, refund_id.as_str());
+            (
+                format!("{order_id}/refund/{number}"),
+                "refund",
+                Some(number),
+                Some(i64::try_from(amount.minor_units()).unwrap_or(i64::MAX)),
+            )
+        }
     }
 }
 
@@ -368,10 +385,11 @@ pub fn outbox_fields(
 pub async fn insert_outbox(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     order_id: &str,
+    provider: Provider,
     effect: &Effect,
     now: Timestamp,
 ) -> Result<(), DbError> {
-    let (key, kind, refund_id, amount) = outbox_fields(order_id, effect);
+    let (key, kind, refund_id, amount) = outbox_fields(order_id, provider, effect);
     insert_outbox_row(tx, &key, order_id, kind, refund_id.as_deref(), amount, now).await
 }
 

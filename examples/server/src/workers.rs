@@ -459,7 +459,7 @@ pub async fn scan_obligations(state: &AppState) -> Result<usize, sqlx::Error> {
         owing += 1;
         let mut tx = state.db.begin_write().await?;
         for effect in effects.iter() {
-            payments::insert_outbox(&mut tx, &order_id, effect, now()).await?;
+            payments::insert_outbox(&mut tx, &order_id, stored.provider, effect, now()).await?;
         }
         tx.commit().await?;
     }

@@ -136,12 +136,15 @@ async fn cancelled_then_paid_late_is_refunded_exactly_once() {
         .await;
     assert_eq!(v["refunded"], "25.00");
     assert_eq!(v["pending_effects"], json!([]));
+    // WeChat Pay wants out_refund_no unique per merchant: the obligation's number is sent
+    // prefixed with the order id (spec §2.6).
+    let out_refund_no = format!("wx-late-1_{refund_id}");
     let order = wx.order("wx-late-1").expect("the order");
     assert_eq!(order.refunds.len(), 1, "{:?}", order.refunds);
-    assert_eq!(order.refunds[0].out_refund_no, refund_id);
+    assert_eq!(order.refunds[0].out_refund_no, out_refund_no);
     assert_eq!(order.refunds[0].amount, 2500);
-    assert_eq!(wx.refunds_effected(&refund_id), 1);
-    let (_, done, _) = outbox_row(&env, &format!("wx-late-1/refund/{refund_id}")).await;
+    assert_eq!(wx.refunds_effected(&out_refund_no), 1);
+    let (_, done, _) = outbox_row(&env, &format!("wx-late-1/refund/{out_refund_no}")).await;
     assert!(done, "the refund row is done");
 }
 
@@ -345,7 +348,10 @@ async fn crash_during_refund(failpoint: &str, order_id: &str) {
     let order = wx.order(order_id).expect("order");
     assert_eq!(order.refunds.len(), 1, "{:?}", order.refunds);
     let out_refund_no = order.refunds[0].out_refund_no.clone();
-    assert!(out_refund_no.starts_with("lr"), "{out_refund_no}");
+    assert!(
+        out_refund_no.starts_with(&format!("{order_id}_lr")),
+        "{out_refund_no}"
+    );
     assert_eq!(wx.refunds_effected(&out_refund_no), 1, "money moved once");
     let calls = refund_calls(&env, &out_refund_no);
     match failpoint {
@@ -483,4 +489,60 @@ async fn a_processing_refund_is_confirmed_by_its_notification() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_processing_refund_is_confirmed_by_a_later_attempt() {
     refund_processing("wx-proc-2", false).await;
+}
+
+/// Two payments created alike in the same second share the obligation's `lr…` number; WeChat
+/// Pay wants refund numbers unique per merchant, so each late refund goes out prefixed with
+/// its order id, and both are paid (spec §2.6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twin_payments_paid_late_are_both_refunded() {
+    let env = Env::with_wechat().await;
+    let server = env.wechat_server(Options::default()).await;
+    let wx = env.wechat.as_ref().expect("the WeChat Pay simulator");
+    // Made alike, back to back: almost always within one second; retried until they are.
+    let mut twins = None;
+    for attempt in 0..5 {
+        let (a, b) = (format!("wx-twin-a{attempt}"), format!("wx-twin-b{attempt}"));
+        created(&env, &server, &a, "12.00").await;
+        created(&env, &server, &b, "12.00").await;
+        cancel(&server, &a).await;
+        cancel(&server, &b).await;
+        for id in [&a, &b] {
+            server
+                .wait_for(id, "close done", |v| v["pending_effects"] == json!([]))
+                .await;
+        }
+        wx.set_down(true);
+        wx.pay_late(&a).await.expect("late payment");
+        wx.pay_late(&b).await.expect("late payment");
+        let ra = owed_refund_id(
+            &server
+                .wait_for(&a, "owed", |v| owed_refund_id(v).is_some())
+                .await,
+        );
+        let rb = owed_refund_id(
+            &server
+                .wait_for(&b, "owed", |v| owed_refund_id(v).is_some())
+                .await,
+        );
+        wx.set_down(false);
+        if ra == rb {
+            twins = Some((a, b, ra.expect("an id")));
+            break;
+        }
+        for id in [&a, &b] {
+            server
+                .wait_for(id, "refunded", |v| status(v) == "refunded")
+                .await;
+        }
+    }
+    let (a, b, lr) = twins.expect("two payments created in one second within five tries");
+    for id in [&a, &b] {
+        let v = server
+            .wait_for(id, "refunded", |v| status(v) == "refunded")
+            .await;
+        assert_eq!(v["refunded"], "12.00");
+        let number = format!("{id}_{lr}");
+        assert_eq!(wx.refunds_effected(&number), 1, "{number}");
+    }
 }
