@@ -24,6 +24,7 @@ use paystate::provider::wechatpay::{Failure, RefundAnswer};
 use paystate::{Input, Money, Outcome, Payment, RefundId, Timestamp};
 use sqlx::Row as _;
 
+use crate::alipay::AlipayClient;
 use crate::app::{AppState, now};
 use crate::metrics::EffectLabels;
 use crate::payments::{self, Applied, ApplyError, Provider, Step, secs};
@@ -307,7 +308,62 @@ async fn carry_out_alipay(state: &AppState, row: &Claimed, stored: &payments::St
         }
     })
     .await;
+    // A close Alipay answered without confirming it: the trade is closed already (by an
+    // earlier call whose answer was lost with the instance that made it: Alipay refuses a
+    // second close with ACQ.TRADE_STATUS_ERROR), or paid (the capture the close lost to).
+    // Retrying the close would get the same refusal for ever; the trade's status says which
+    // it is, and applying it discharges the obligation (a capture turns it into a refund).
+    let confirmed = matches!(&result, Ok(a)
+        if !matches!(a.outcome, Outcome::Rejected(_)) && !still_owed(row, &a.stored.payment));
+    if row.kind == "close_trade" && !confirmed {
+        match query_and_apply(state, alipay, &row.order_id).await {
+            Ok(a)
+                if !matches!(a.outcome, Outcome::Rejected(_))
+                    && !still_owed(row, &a.stored.payment) =>
+            {
+                return mark_done(state, row).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(order_id = %row.order_id, error = %e, "the trade's status after an unconfirmed close is unknown")
+            }
+        }
+    }
     settle(state, row, result).await
+}
+
+/// Asks Alipay about the trade (`alipay.trade.query`) and applies the verified answer: the
+/// query poller's step, and the outbox's when a close is not confirmed.
+///
+/// Errors: the call failed, or the answer was refused (unverified, for another order…), as
+/// text.
+async fn query_and_apply(
+    state: &AppState,
+    alipay: &AlipayClient,
+    order_id: &str,
+) -> Result<Applied, String> {
+    let raw = alipay
+        .call(
+            &TradeRequest::Query {
+                out_trade_no: order_id,
+            },
+            now(),
+        )
+        .await
+        .map_err(|e| format!("query failed: {e}"))?;
+    payments::apply(&state.db, order_id, now(), |_, facts| {
+        match alipay.verify(&raw, Request::Query, |answer| answer.to_input(facts)) {
+            Ok(Ok(input)) => Ok(Step::Apply(input)),
+            Ok(Err(MapError::NothingToApply)) => Ok(Step::Nothing),
+            Ok(Err(e)) => Err(format!("answer: {e}")),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        ApplyError::Map(e) => e,
+        other => other.to_string(),
+    })
 }
 
 /// WeChat Pay's close (`POST /v3/pay/transactions/out-trade-no/{no}/close`) or refund
@@ -561,37 +617,7 @@ pub async fn poll_once(state: &AppState) -> Result<usize, sqlx::Error> {
             continue; // another instance asks
         }
         asked += 1;
-        let raw = match alipay
-            .call(
-                &TradeRequest::Query {
-                    out_trade_no: &order_id,
-                },
-                now,
-            )
-            .await
-        {
-            Ok(raw) => raw,
-            Err(e) => {
-                tracing::warn!(order_id = %order_id, error = %e, "query failed");
-                continue;
-            }
-        };
-        let result =
-            payments::apply(
-                &state.db,
-                &order_id,
-                crate::app::now(),
-                |_, facts| match alipay
-                    .verify(&raw, Request::Query, |answer| answer.to_input(facts))
-                {
-                    Ok(Ok(input)) => Ok(Step::Apply(input)),
-                    Ok(Err(MapError::NothingToApply)) => Ok(Step::Nothing),
-                    Ok(Err(e)) => Err(format!("answer: {e}")),
-                    Err(e) => Err(e.to_string()),
-                },
-            )
-            .await;
-        match result {
+        match query_and_apply(state, alipay, &order_id).await {
             Ok(a) => {
                 tracing::info!(order_id = %order_id, outcome = a.outcome.name(), status = a.stored.payment.status().name(), "queried")
             }

@@ -674,3 +674,78 @@ async fn wechatpay_notifications_settle_a_wechatpay_payment() {
     assert_eq!(code, 500, "{text}");
     assert_eq!(server.view("order-wx").await["version"], v["version"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_between_close_call_and_confirmation() {
+    let env = Env::new().await;
+    let mut server = env
+        .server(Options {
+            lease_secs: 2,
+            ..Options::default()
+        })
+        .await;
+    let (code, created) = server.create("order-crash-close", "20.00", &[]).await;
+    assert_eq!(code, 201, "{created}");
+    env.sim
+        .open(created["pay_url"].as_str().expect("pay_url"))
+        .await
+        .expect("open");
+    // The close trips the failpoint: Alipay closed the trade, the server died before it
+    // applied the answer.
+    server.kill();
+    server
+        .start(&[("PAYSTATE_FAILPOINT", "outbox_after_call")])
+        .await;
+    let (code, v) = server
+        .call("POST", "/v1/payments/order-crash-close/cancel", None, None)
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert!(
+        server.wait_exit(Duration::from_secs(30)).await,
+        "the failpoint never fired: {}",
+        server.log_text()
+    );
+    assert_eq!(
+        env.sim.trade("order-crash-close").expect("trade").status,
+        "TRADE_CLOSED"
+    );
+    server.start(&[]).await;
+    let v = server
+        .wait_for("order-crash-close", "close confirmed", |v| {
+            v["pending_effects"] == json!([])
+        })
+        .await;
+    assert_eq!(v["status"], "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_that_lost_to_an_unannounced_capture_is_refunded() {
+    let env = Env::new().await;
+    let server = env.server(Options::default()).await;
+    env.sim.set_notify(false); // the capture's notification is lost
+    let (code, created) = server.create("order-unannounced", "15.00", &[]).await;
+    assert_eq!(code, 201, "{created}");
+    env.sim
+        .open(created["pay_url"].as_str().expect("pay_url"))
+        .await
+        .expect("open");
+    env.sim.pay("order-unannounced").await.expect("pay");
+    // The merchant cancels, not knowing the buyer paid: Alipay refuses the close, and the
+    // trade's status shows the capture, which is refunded.
+    let (code, v) = server
+        .call("POST", "/v1/payments/order-unannounced/cancel", None, None)
+        .await;
+    assert_eq!((code, status(&v)), (200, "cancelled"), "{v}");
+    let v = server
+        .wait_for("order-unannounced", "refunded", |v| status(v) == "refunded")
+        .await;
+    assert_eq!(
+        (v["paid"].as_str(), v["refunded"].as_str()),
+        (Some("15.00"), Some("15.00"))
+    );
+    assert_eq!(v["pending_effects"], json!([]));
+    let trade = env.sim.trade("order-unannounced").expect("trade");
+    assert_eq!(trade.refunds.len(), 1, "{:?}", trade.refunds);
+    assert_eq!(env.sim.refunds_effected(&trade.refunds[0].0), 1);
+    assert!(env.sim.deliveries("order-unannounced").is_empty());
+}
