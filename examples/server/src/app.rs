@@ -200,6 +200,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
 struct Guarded {
     api_key: String,
     idem_key: Option<String>,
+    /// The idempotency key was taken over from an earlier run of this request that did not
+    /// finish (its instance died): that run may have done its work already.
+    taken_over: bool,
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -241,6 +244,7 @@ async fn guard(
         Ok(Ok(key)) => key,
     };
     let mut idem_key = None;
+    let mut taken_over = false;
     if let Some(raw) = headers
         .get("idempotency-key")
         .filter(|_| method == Method::POST)
@@ -265,7 +269,10 @@ async fn guard(
             .await
             {
                 Err(e) => return Err(internal(e)),
-                Ok(Begin::Run) => idem_key = Some(key.to_owned()),
+                Ok(Begin::Run { taken_over: t }) => {
+                    idem_key = Some(key.to_owned());
+                    taken_over = t;
+                }
                 Ok(Begin::Replay(status, body)) => {
                     let status =
                         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -289,7 +296,11 @@ async fn guard(
             }
         }
     }
-    Ok(Guarded { api_key, idem_key })
+    Ok(Guarded {
+        api_key,
+        idem_key,
+        taken_over,
+    })
 }
 
 /// Sends `(status, body)`, first storing it under the request's idempotency key (a `5xx`
@@ -344,7 +355,7 @@ async fn create_payment(
     };
     crate::workers::failpoint("create_after_claim");
     crate::workers::failpoint_sleep("create_after_claim").await;
-    let (status, value) = create(&state, &body).await;
+    let (status, value) = create(&state, &body, guarded.taken_over).await;
     finish(&state, guarded, status, value).await
 }
 
@@ -355,7 +366,9 @@ fn bad(code: &str, detail: impl std::fmt::Display) -> (StatusCode, Value) {
     )
 }
 
-async fn create(state: &AppState, body: &[u8]) -> (StatusCode, Value) {
+/// Creates a payment. `taken_over`: the request runs again under its idempotency key after
+/// an earlier run died, so the order may exist already, stored by that run.
+async fn create(state: &AppState, body: &[u8], taken_over: bool) -> (StatusCode, Value) {
     let req: CreateRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return bad("bad_input", e),
@@ -443,7 +456,9 @@ async fn create(state: &AppState, body: &[u8]) -> (StatusCode, Value) {
         subject: &req.subject,
         query_at,
     };
-    match payments::insert(&state.db, &new, now).await {
+    let inserted = payments::insert(&state.db, &new, now).await;
+    crate::workers::failpoint("create_after_insert");
+    match inserted {
         Err(e) => {
             tracing::error!(error = %e, "storing a new payment failed");
             (
@@ -451,6 +466,28 @@ async fn create(state: &AppState, body: &[u8]) -> (StatusCode, Value) {
                 json!({"error": "internal"}),
             )
         }
+        // The earlier run of this very request (same key, same body) stored the payment and
+        // died before answering: answer as it would have, or the merchant never gets the
+        // pay_url. Only if the stored payment is exactly the one asked for.
+        Ok(false) if taken_over => match stored_as_requested(state, &req, provider, &payment).await
+        {
+            Err(e) => {
+                tracing::error!(error = %e, "reading a stored payment failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": "internal"}),
+                )
+            }
+            Ok(None) => (StatusCode::CONFLICT, json!({"error": "payment_exists"})),
+            Ok(Some(stored)) => {
+                tracing::info!(order_id = %req.order_id, "payment created by an earlier run of the request");
+                let mut view = stored.view();
+                if let (Some(url), Some(obj)) = (pay_url, view.as_object_mut()) {
+                    obj.insert("pay_url".to_owned(), Value::String(url));
+                }
+                (StatusCode::CREATED, view)
+            }
+        },
         Ok(false) => (StatusCode::CONFLICT, json!({"error": "payment_exists"})),
         Ok(true) => {
             tracing::info!(order_id = %req.order_id, provider = provider.as_str(), "payment created");
@@ -461,6 +498,29 @@ async fn create(state: &AppState, body: &[u8]) -> (StatusCode, Value) {
             (StatusCode::CREATED, view)
         }
     }
+}
+
+/// The stored payment `req.order_id` if it is exactly the one `req` asks for (provider,
+/// amount and currency, deadline, late-success policy, subject), else `None`.
+async fn stored_as_requested(
+    state: &AppState,
+    req: &CreateRequest,
+    provider: Provider,
+    asked: &Payment,
+) -> Result<Option<payments::Stored>, payments::LoadError> {
+    let Some(stored) = payments::load(&state.db, &req.order_id).await? else {
+        return Ok(None);
+    };
+    let p = &stored.payment;
+    let same = stored.provider == provider
+        && p.amount() == asked.amount()
+        && p.expires_at() == asked.expires_at()
+        && p.late_success() == asked.late_success()
+        && payments::subject(&state.db, &req.order_id)
+            .await?
+            .as_deref()
+            == Some(req.subject.as_str());
+    Ok(same.then_some(stored))
 }
 
 async fn get_payment(

@@ -228,8 +228,13 @@ pub async fn sweep_idempotency_keys(db: &Db, now: Timestamp) -> Result<u64, DbEr
 /// What [`begin`] found for an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
-    /// First use (or a lease taken over): run the request, then [`complete`] or [`release`].
-    Run,
+    /// First use (`taken_over: false`), or a lease taken over from a run that did not finish
+    /// (`taken_over: true`: that run may have done part or all of its work before it died):
+    /// run the request, then [`complete`] or [`release`].
+    Run {
+        /// The key's lease ran out under an earlier run of the same request.
+        taken_over: bool,
+    },
     /// Done before with the same request: send this status and body again.
     Replay(u16, String),
     /// Used before with a different request: `422 idempotency_conflict`.
@@ -274,7 +279,7 @@ pub async fn begin(
     .execute(&db.pool)
     .await?;
     if inserted.rows_affected() == 1 {
-        return Ok(Begin::Run);
+        return Ok(Begin::Run { taken_over: false });
     }
     let row = sqlx::query(
         "SELECT fingerprint, state, lease_until, status, body FROM idempotency_keys \
@@ -315,7 +320,7 @@ pub async fn begin(
     .execute(&db.pool)
     .await?;
     Ok(if taken.rows_affected() == 1 {
-        Begin::Run
+        Begin::Run { taken_over: true }
     } else {
         Begin::InUse
     })

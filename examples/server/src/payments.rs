@@ -197,6 +197,17 @@ pub async fn load(db: &Db, order_id: &str) -> Result<Option<Stored>, LoadError> 
     }))
 }
 
+/// The subject a payment was created with; `Ok(None)` for an unknown order.
+///
+/// Errors: the database failed.
+pub async fn subject(db: &Db, order_id: &str) -> Result<Option<String>, DbError> {
+    let row = sqlx::query("SELECT subject FROM payments WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.map(|r| r.try_get(0)).transpose()
+}
+
 /// What the caller's mapping decided to do with the stored payment.
 #[derive(Debug, Clone)]
 pub enum Step {

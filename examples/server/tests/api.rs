@@ -614,3 +614,63 @@ async fn expired_nonces_and_day_old_idempotency_keys_are_swept() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_instance_died_after_storing_it_is_answered_created_on_retry() {
+    let env = Env::new().await;
+    let mut server = env
+        .server(Options {
+            lease_secs: 2,
+            ..Options::default()
+        })
+        .await;
+    server.kill();
+    server
+        .start(&[("PAYSTATE_FAILPOINT", "create_after_insert")])
+        .await;
+    let body = create_body("order-died", "4.00");
+    let killed = server
+        .call_may_fail("POST", "/v1/payments", &body, "key-died")
+        .await;
+    assert!(
+        killed.is_none(),
+        "the failpoint kills the server mid-request"
+    );
+    assert!(server.wait_exit(Duration::from_secs(10)).await);
+    assert_eq!(env.db.count("SELECT COUNT(*) FROM payments").await, 1);
+    // Another instance, after the dead one's lease: the payment the first run stored, with
+    // the pay_url the merchant needs, not `409 payment_exists`.
+    let second = env.server(Options::default()).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (code, v) = second
+        .call("POST", "/v1/payments", Some(&body), Some("key-died"))
+        .await;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(
+        (v["order_id"].as_str(), v["amount"].as_str()),
+        (Some("order-died"), Some("4.00"))
+    );
+    let pay_url = v["pay_url"].as_str().expect("a pay_url");
+    env.sim.open(pay_url).await.expect("the cashier opens");
+    // From now on the key replays that answer; without a key the order is still taken.
+    let (code, again) = second
+        .call("POST", "/v1/payments", Some(&body), Some("key-died"))
+        .await;
+    assert_eq!((code, &again), (201, &v));
+    let (code, v) = second.call("POST", "/v1/payments", Some(&body), None).await;
+    assert_eq!((code, v["error"].as_str()), (409, Some("payment_exists")));
+    // The same key for the same order with another amount is a conflict of the key.
+    let (code, v) = second
+        .call(
+            "POST",
+            "/v1/payments",
+            Some(&create_body("order-died", "5.00")),
+            Some("key-died"),
+        )
+        .await;
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (422, Some("idempotency_conflict"))
+    );
+    assert_eq!(env.db.count("SELECT COUNT(*) FROM payments").await, 1);
+}
