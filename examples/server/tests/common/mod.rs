@@ -5,7 +5,7 @@
 
 #![allow(dead_code)] // each test binary uses part of the harness
 
-use std::net::TcpListener as StdListener;
+use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,6 +15,7 @@ use paystate_server::sim::wechatpay::{WechatSim, WechatSimConfig};
 use paystate_server::sim::{AlipaySim, SimConfig};
 use serde_json::Value;
 use sqlx::Row as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 pub const APP_ID: &str = "2021000000000001";
 pub const SELLER_ID: &str = "2088000000000001";
@@ -106,6 +107,8 @@ pub struct Options {
     pub lease_secs: u64,
     pub retry_base_ms: u64,
     pub extra_env: Vec<(String, String)>,
+    /// The Alipay gateway URL, if not the simulator's own (a proxy in front of it).
+    pub gateway: Option<String>,
 }
 
 impl Default for Options {
@@ -116,6 +119,7 @@ impl Default for Options {
             lease_secs: 30,
             retry_base_ms: 200,
             extra_env: Vec::new(),
+            gateway: None,
         }
     }
 }
@@ -193,7 +197,10 @@ lease_secs = {lease}
 "#,
             db = self.db.url,
             keys = keys.display(),
-            gateway = self.sim.gateway_url(),
+            gateway = opts
+                .gateway
+                .clone()
+                .unwrap_or_else(|| self.sim.gateway_url()),
             wx_gateway = self.wechat_gateway_line(),
             qa = opts.query_after_secs,
             pi = opts.poll_interval_ms,
@@ -560,6 +567,226 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+impl Env {
+    /// `n` servers with `opts` on this environment's one database and simulator, each on a
+    /// port of its own, all answering `/healthz` (a fleet behind a load balancer).
+    pub async fn servers(&self, n: usize, opts: Options) -> Vec<Server> {
+        let mut servers = Vec::with_capacity(n);
+        for _ in 0..n {
+            servers.push(self.server(opts.clone()).await);
+        }
+        servers
+    }
+}
+
+/// A TCP proxy on a loopback port in front of `target` that holds each chunk of every answer
+/// for a random 0..=`max_ms` milliseconds: a provider whose answers are slow on the way back,
+/// so that an instance can die after the provider acted and before it heard of it. Returns
+/// the proxy's address.
+pub async fn slow_proxy(target: SocketAddr, max_ms: u64) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the proxy");
+    let addr = listener.local_addr().expect("the proxy's address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let Ok(upstream) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut upstream_read, mut upstream_write) = upstream.into_split();
+                let up = async {
+                    let _ = tokio::io::copy(&mut client_read, &mut upstream_write).await;
+                    let _ = upstream_write.shutdown().await;
+                };
+                let down = async {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match upstream_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let ms = rand::random_range(0..=max_ms);
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = client_write.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    addr
+}
+
+/// One signed merchant request with its timestamp and nonce fixed: sent again, to any
+/// instance, it is a replay.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub method: String,
+    pub path: String,
+    pub body: String,
+    pub ts: String,
+    pub nonce: String,
+    pub signature: String,
+    pub idem: Option<String>,
+}
+
+impl Signed {
+    /// `method path` with `body` (empty for none) and an optional `Idempotency-Key`, signed
+    /// now with a fresh nonce.
+    pub fn new(method: &str, path: &str, body: &str, idem: Option<&str>) -> Signed {
+        let ts = unix_now().to_string();
+        let nonce = format!("n{:016x}", rand::random::<u64>());
+        let signature = auth::sign(
+            API_SECRET.as_bytes(),
+            &ts,
+            &nonce,
+            method,
+            path,
+            body.as_bytes(),
+        );
+        Signed {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            body: body.to_owned(),
+            ts,
+            nonce,
+            signature,
+            idem: idem.map(str::to_owned),
+        }
+    }
+
+    /// The same request (method, path, body, idempotency key) signed again with a fresh
+    /// nonce: a retry, not a replay.
+    pub fn fresh(&self) -> Signed {
+        Signed::new(&self.method, &self.path, &self.body, self.idem.as_deref())
+    }
+}
+
+/// A server's answer to a merchant request, as received.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    /// The body, byte for byte.
+    pub text: String,
+    /// The body as JSON (a JSON string of the text when it is not JSON).
+    pub json: Value,
+    /// Whether `Idempotent-Replayed: true` came with it.
+    pub replayed: bool,
+}
+
+impl Answer {
+    /// The `error` code of an error body.
+    pub fn error(&self) -> Option<&str> {
+        self.json["error"].as_str()
+    }
+}
+
+/// Sends `req` to the server at `base` (`http://127.0.0.1:PORT`). `Err` when no answer came:
+/// the instance is down, or died while handling it (then the request may or may not have
+/// taken effect).
+pub async fn send(http: &reqwest::Client, base: &str, req: &Signed) -> Result<Answer, String> {
+    let method: reqwest::Method = req.method.parse().map_err(|e| format!("{e}"))?;
+    let mut builder = http
+        .request(method, format!("{base}{}", req.path))
+        .header("x-paystate-key", API_KEY)
+        .header("x-paystate-timestamp", &req.ts)
+        .header("x-paystate-nonce", &req.nonce)
+        .header("x-paystate-signature", &req.signature)
+        .body(req.body.clone());
+    if let Some(k) = &req.idem {
+        builder = builder.header("idempotency-key", k);
+    }
+    let resp = builder.send().await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let replayed = resp
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    let text = resp.text().await.map_err(|e| e.to_string())?;
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+    Ok(Answer {
+        status,
+        text,
+        json,
+        replayed,
+    })
+}
+
+/// POSTs a raw notification body to `base`'s `/notify/alipay`: the reply body, or `Err` when
+/// no answer came.
+pub async fn send_notify(http: &reqwest::Client, base: &str, body: &str) -> Result<String, String> {
+    let resp = http
+        .post(format!("{base}/notify/alipay"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.map_err(|e| e.to_string())?;
+    if status == 200 {
+        Ok(text)
+    } else {
+        Ok(format!("HTTP {status}: {text}"))
+    }
+}
+
+/// One row of `payments`, as stored.
+#[derive(Debug, Clone)]
+pub struct PaymentRow {
+    pub order_id: String,
+    pub snapshot: Vec<u8>,
+    pub status: String,
+    pub version: i64,
+    pub owes_effect: i32,
+}
+
+/// Every stored payment, by order id.
+pub async fn payment_rows(pool: &sqlx::AnyPool) -> Vec<PaymentRow> {
+    let rows = sqlx::query(
+        "SELECT order_id, snapshot, status, version, owes_effect FROM payments ORDER BY order_id",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("read payments");
+    rows.iter()
+        .map(|r| PaymentRow {
+            order_id: r.try_get(0).expect("order_id"),
+            snapshot: r.try_get(1).expect("snapshot"),
+            status: r.try_get(2).expect("status"),
+            version: r.try_get(3).expect("version"),
+            owes_effect: r.try_get(4).expect("owes_effect"),
+        })
+        .collect()
+}
+
+/// The open outbox rows: `(effect_key, attempts, last_error)`.
+pub async fn open_outbox(pool: &sqlx::AnyPool) -> Vec<(String, i64, Option<String>)> {
+    let rows = sqlx::query(
+        "SELECT effect_key, attempts, last_error FROM outbox WHERE done_at IS NULL ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("read the outbox");
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get(0).expect("effect_key"),
+                r.try_get(1).expect("attempts"),
+                r.try_get(2).expect("last_error"),
+            )
+        })
+        .collect()
 }
 
 /// Waits (bounded: 30 s) for `pred`.
