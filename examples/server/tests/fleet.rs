@@ -22,10 +22,11 @@
 //!
 //! `PAYSTATE_FLEET_SEED` replays a run (the seed is printed at the start and on failure, with
 //! the interleaving: every action with its instance and time), `PAYSTATE_FLEET_PAYMENTS` sets
-//! the number of payments (200), and `PAYSTATE_FLEET_SECONDS` turns on a soak: payments keep
-//! being created, at the same rate, for that many seconds. The seed fixes the plan (what each
-//! payment goes through, amounts, delays, instances, kill times); the threads decide the
-//! exact interleaving, which the trace records.
+//! the number of payments (200, created over 25 s), `PAYSTATE_FLEET_SECONDS` turns on a soak
+//! (payments keep being created at that rate for that many seconds), and
+//! `PAYSTATE_FLEET_TRACE` names a file for the whole trace of a run that passes. The seed
+//! fixes the plan (what each payment goes through, amounts, delays, instances, kill times);
+//! the threads decide the exact interleaving, which the trace records.
 
 mod common;
 
