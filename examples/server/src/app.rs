@@ -203,6 +203,35 @@ struct Guarded {
     /// The idempotency key was taken over from an earlier run of this request that did not
     /// finish (its instance died): that run may have done its work already.
     taken_over: bool,
+    /// Renews the key's lease while the request runs; dropped (and so stopped) with the
+    /// request, whether it finishes or is cancelled by the timeout.
+    _renewal: Option<Renewal>,
+}
+
+/// A task renewing an in-flight idempotency key's lease every half lease, aborted on drop:
+/// a request that runs longer than its lease keeps its key, and an instance that dies stops
+/// renewing, so the lease runs out and the key is taken over (docs/spec.md §10).
+struct Renewal(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn renew(state: &AppState, api_key: &str, idem_key: &str) -> Renewal {
+    let db = state.db.clone();
+    let lease = state.config.workers.lease_secs;
+    let (api_key, idem_key) = (api_key.to_owned(), idem_key.to_owned());
+    Renewal(tokio::spawn(async move {
+        let every = std::time::Duration::from_millis(lease.saturating_mul(500).max(100));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = auth::renew(&db, &api_key, &idem_key, now(), lease).await {
+                tracing::warn!(error = %e, "renewing an idempotency key's lease failed");
+            }
+        }
+    }))
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -296,10 +325,12 @@ async fn guard(
             }
         }
     }
+    let renewal = idem_key.as_deref().map(|k| renew(state, &api_key, k));
     Ok(Guarded {
         api_key,
         idem_key,
         taken_over,
+        _renewal: renewal,
     })
 }
 

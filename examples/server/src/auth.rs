@@ -326,6 +326,29 @@ pub async fn begin(
     })
 }
 
+/// Extends the lease of `idem_key` while its request still runs (state `in_flight`) to
+/// `now + lease_secs`.
+///
+/// Errors: the database failed.
+pub async fn renew(
+    db: &Db,
+    api_key: &str,
+    idem_key: &str,
+    now: Timestamp,
+    lease_secs: u64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET lease_until = $1 WHERE api_key = $2 AND idem_key = $3 \
+         AND state = 'in_flight'",
+    )
+    .bind(secs(now.saturating_add(lease_secs)))
+    .bind(api_key)
+    .bind(idem_key)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
 /// Stores the response of a request run under `idem_key`.
 ///
 /// Errors: the database failed.

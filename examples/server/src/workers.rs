@@ -57,12 +57,29 @@ pub fn failpoint(name: &str) {
 }
 
 /// A test hook like [`failpoint`] that stalls instead: when `PAYSTATE_FAILPOINT` is
-/// `NAME:sleep`, the caller waits two seconds here (a slow request, for the idempotency
-/// tests).
+/// `NAME:sleep`, the caller waits two seconds here, `NAME:sleep=N` N seconds (a slow
+/// request, for the idempotency tests).
 pub async fn failpoint_sleep(name: &str) {
-    if std::env::var("PAYSTATE_FAILPOINT").is_ok_and(|v| v.strip_suffix(":sleep") == Some(name)) {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+    let Ok(value) = std::env::var("PAYSTATE_FAILPOINT") else {
+        return;
+    };
+    let Some((point, how)) = value.split_once(':') else {
+        return;
+    };
+    if point != name {
+        return;
     }
+    let secs = match how {
+        "sleep" => 2,
+        other => match other
+            .strip_prefix("sleep=")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            Some(n) => n.min(60),
+            None => return,
+        },
+    };
+    tokio::time::sleep(Duration::from_secs(secs)).await;
 }
 
 // ------------------------------------------------------------------------------------------

@@ -674,3 +674,39 @@ async fn a_create_whose_instance_died_after_storing_it_is_answered_created_on_re
     );
     assert_eq!(env.db.count("SELECT COUNT(*) FROM payments").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_slower_than_its_lease_keeps_its_idempotency_key() {
+    let env = Env::new().await;
+    let server = env
+        .server(Options {
+            lease_secs: 2,
+            // The tests' request timeout (4 s) would cut a 5 s request short.
+            request_timeout_secs: 10,
+            extra_env: vec![(
+                "PAYSTATE_FAILPOINT".into(),
+                "create_after_claim:sleep=5".into(),
+            )],
+            ..Options::default()
+        })
+        .await;
+    let body = create_body("order-slow", "4.00");
+    let (a, b) = tokio::join!(
+        server.call("POST", "/v1/payments", Some(&body), Some("key-slow")),
+        async {
+            tokio::time::sleep(Duration::from_millis(3500)).await;
+            server
+                .call("POST", "/v1/payments", Some(&body), Some("key-slow"))
+                .await
+        }
+    );
+    // The lease (2 s) ran out twice over while the first run slept, but it was renewed: the
+    // second is told the key is in use, not run again.
+    assert_eq!(
+        (b.0, b.1["error"].as_str()),
+        (409, Some("in_use")),
+        "{}",
+        b.1
+    );
+    assert_eq!(a.0, 201, "{}", a.1);
+}

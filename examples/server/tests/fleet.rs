@@ -1633,6 +1633,7 @@ async fn fleet_of_three_on_one_database() {
         retry_base_ms: 200,
         extra_env: Vec::new(),
         gateway: Some(format!("http://{proxy}/gateway.do")),
+        ..Options::default()
     };
     let servers = env.servers(INSTANCES, opts).await;
     let bases: Vec<String> = servers.iter().map(Server::base).collect();

@@ -109,6 +109,8 @@ pub struct Options {
     pub extra_env: Vec<(String, String)>,
     /// The Alipay gateway URL, if not the simulator's own (a proxy in front of it).
     pub gateway: Option<String>,
+    /// `[http].request_timeout_secs` (4 in the tests).
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Options {
@@ -120,6 +122,7 @@ impl Default for Options {
             retry_base_ms: 200,
             extra_env: Vec::new(),
             gateway: None,
+            request_timeout_secs: 4,
         }
     }
 }
@@ -184,7 +187,7 @@ platform_keys = [{{ serial = "{WX_SERIAL}", key = "{keys}/alipay_sim_public.pem"
 
 [http]
 header_timeout_secs = 2
-request_timeout_secs = 4
+request_timeout_secs = {rt}
 
 [workers]
 outbox_interval_ms = 100
@@ -206,6 +209,7 @@ lease_secs = {lease}
             pi = opts.poll_interval_ms,
             lease = opts.lease_secs,
             retry = opts.retry_base_ms,
+            rt = opts.request_timeout_secs,
         );
         let path = self.dir.path().join(format!("server-{port}.toml"));
         std::fs::write(&path, text).expect("write the configuration");
