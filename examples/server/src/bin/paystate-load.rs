@@ -421,7 +421,8 @@ max_connections = {mc}
         let port = free_port()?;
         let config = self.write_config(port, db_url, w)?;
         let log = self.dir.path().join(format!("server-{port}.log"));
-        let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let log_file =
+            std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let wrap: Vec<&str> = self
             .common
             .wrap
@@ -453,11 +454,7 @@ max_connections = {mc}
         };
         let deadline = Instant::now() + Duration::from_secs(self.common.start_timeout_secs);
         loop {
-            if let Ok(r) = self
-                .http
-                .get(format!("{}/healthz", inst.base))
-                .send()
-                .await
+            if let Ok(r) = self.http.get(format!("{}/healthz", inst.base)).send().await
                 && r.status().is_success()
             {
                 return Ok(inst);
@@ -486,7 +483,10 @@ max_connections = {mc}
 fn loopback_url(url: &str) -> bool {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or("");
     let host_part = rest.split(['/', '?']).next().unwrap_or("");
-    let host = host_part.rsplit_once('@').map(|(_, h)| h).unwrap_or(host_part);
+    let host = host_part
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(host_part);
     let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
     host == "127.0.0.1" || host == "localhost" || host == "[::1]"
 }
@@ -611,12 +611,121 @@ async fn stop_all(servers: &mut [Instance]) {
     }
 }
 
+/// CPU time (user + system) of a process so far, in clock ticks (`/proc/<pid>/stat`).
+fn proc_cpu_ticks(pid: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) and its closing parenthesis:
+    // state is the first, utime the twelfth, stime the thirteenth.
+    let rest = text.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11).saturating_add(field(12))
+}
+
+/// Where the machine's CPU time went, in clock ticks: the servers, every `postgres`
+/// process, this process (the load generator and the simulator), and the whole machine
+/// (busy, and all ticks of all cores).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    servers: u64,
+    postgres: u64,
+    me: u64,
+    busy: u64,
+    total: u64,
+}
+
+impl Cpu {
+    fn now(servers: &[u32]) -> Cpu {
+        let servers = servers.iter().map(|p| proc_cpu_ticks(&p.to_string())).sum();
+        let mut postgres = 0u64;
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for entry in dir.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name
+                    .to_str()
+                    .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                else {
+                    continue;
+                };
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if comm.trim_end() == "postgres" {
+                    postgres = postgres.saturating_add(proc_cpu_ticks(pid));
+                }
+            }
+        }
+        let me = proc_cpu_ticks("self");
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let cpu: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal (guest time is inside user).
+        let total: u64 = cpu.iter().take(8).sum();
+        let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+        Cpu {
+            servers,
+            postgres,
+            me,
+            busy: total.saturating_sub(idle),
+            total,
+        }
+    }
+
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            servers: self.servers.saturating_sub(before.servers),
+            postgres: self.postgres.saturating_sub(before.postgres),
+            me: self.me.saturating_sub(before.me),
+            busy: self.busy.saturating_sub(before.busy),
+            total: self.total.saturating_sub(before.total),
+        }
+    }
+
+    /// Each share of all the machine's CPU time over the interval, in per cent:
+    /// (servers, postgres, load generator, everything else busy, idle).
+    fn shares(&self) -> [f64; 5] {
+        let t = self.total.max(1) as f64;
+        let pct = |v: u64| v as f64 * 100.0 / t;
+        let mine = self.servers + self.postgres + self.me;
+        [
+            pct(self.servers),
+            pct(self.postgres),
+            pct(self.me),
+            pct(self.busy.saturating_sub(mine)),
+            pct(self.total.saturating_sub(self.busy)),
+        ]
+    }
+
+    /// CPU milliseconds per request of the servers, PostgreSQL and the load generator.
+    fn per_request_ms(&self, n: usize) -> [f64; 3] {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let per = |v: u64| v as f64 * 1e3 / hz / n.max(1) as f64;
+        [per(self.servers), per(self.postgres), per(self.me)]
+    }
+}
+
 fn proc_mem(pid: u32) -> Mem {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
             .unwrap_or(0)
     };
     Mem {
@@ -716,8 +825,14 @@ async fn create_api(
                     "amount": amounts.get(i).map(String::as_str).unwrap_or(AMOUNT),
                     "currency": "CNY", "subject": SUBJECT,
                 });
-                let (status, v) =
-                    call(&http, base, reqwest::Method::POST, "/v1/payments", Some(&body)).await?;
+                let (status, v) = call(
+                    &http,
+                    base,
+                    reqwest::Method::POST,
+                    "/v1/payments",
+                    Some(&body),
+                )
+                .await?;
                 if status != 201 {
                     return Err(format!("create {id}: HTTP {status}: {v}"));
                 }
@@ -825,7 +940,11 @@ fn beijing(unix: u64) -> String {
 fn sign_notes(sim: &AlipaySim, ids: &[String]) -> Vec<String> {
     let now = unix_now();
     let (created, paid) = (beijing(now.saturating_sub(60)), beijing(now));
-    let date: String = created.chars().filter(char::is_ascii_digit).take(8).collect();
+    let date: String = created
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(8)
+        .collect();
     let threads = cores();
     let per = ids.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
@@ -840,8 +959,9 @@ fn sign_notes(sim: &AlipaySim, ids: &[String]) -> Vec<String> {
                             let notify_id = format!("{:032x}", rand::random::<u128>());
                             let trade_no =
                                 format!("{date}2200{:016}", rand::random::<u64>() % 10u64.pow(16));
-                            let fund =
-                                format!(r#"[{{"amount":"{AMOUNT}","fundChannel":"ALIPAYACCOUNT"}}]"#);
+                            let fund = format!(
+                                r#"[{{"amount":"{AMOUNT}","fundChannel":"ALIPAYACCOUNT"}}]"#
+                            );
                             sim.sign_notification(&[
                                 ("gmt_create", created),
                                 ("charset", "utf-8"),
@@ -967,7 +1087,8 @@ async fn send_notes(
     concurrency: usize,
 ) -> Phase {
     let bodies: Arc<Vec<String>> = Arc::new(bodies.to_vec());
-    let urls: Arc<Vec<String>> = Arc::new(bases.iter().map(|b| format!("{b}/notify/alipay")).collect());
+    let urls: Arc<Vec<String>> =
+        Arc::new(bases.iter().map(|b| format!("{b}/notify/alipay")).collect());
     let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + PHASE_LIMIT;
     let start = Instant::now();
@@ -987,7 +1108,10 @@ async fn send_notes(
                 let t = Instant::now();
                 let reply = http
                     .post(&urls[i % urls.len()])
-                    .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+                    .header(
+                        "content-type",
+                        "application/x-www-form-urlencoded; charset=utf-8",
+                    )
                     .body(body.clone())
                     .send()
                     .await;
@@ -1030,7 +1154,9 @@ async fn send_notes(
                 }
             }
             Err(e) => {
-                phase.first_error.get_or_insert(format!("a sending task failed: {e}"));
+                phase
+                    .first_error
+                    .get_or_insert(format!("a sending task failed: {e}"));
             }
         }
     }
@@ -1050,7 +1176,9 @@ async fn bare_commits(db: &Db, ids: &[String], concurrency: usize) -> Res<Phase>
             .fetch_one(&db.pool)
             .await
             .map_err(|e| format!("version of {id}: {e}"))?;
-        let v: i64 = row.try_get(0).map_err(|e| format!("version of {id}: {e}"))?;
+        let v: i64 = row
+            .try_get(0)
+            .map_err(|e| format!("version of {id}: {e}"))?;
         rows.push((id.clone(), v));
     }
     let rows = Arc::new(rows);
@@ -1143,11 +1271,7 @@ fn spread(values: &[f64], prec: usize) -> String {
     if v.len() == 1 {
         return format!("{med:.prec$}");
     }
-    format!(
-        "{med:.prec$} ({:.prec$}–{:.prec$})",
-        v[0],
-        v[v.len() - 1]
-    )
+    format!("{med:.prec$} ({:.prec$}–{:.prec$})", v[0], v[v.len() - 1])
 }
 
 fn check(phase: &Phase, what: &str) -> Res<()> {
@@ -1156,7 +1280,10 @@ fn check(phase: &Phase, what: &str) -> Res<()> {
             "{what}: {} of {} succeeded; first error: {}",
             phase.ok,
             phase.sent,
-            phase.first_error.as_deref().unwrap_or("none (stopped at the time limit)")
+            phase
+                .first_error
+                .as_deref()
+                .unwrap_or("none (stopped at the time limit)")
         ));
     }
     Ok(())
@@ -1190,12 +1317,17 @@ struct NotifyRun {
     idle: Vec<Mem>,
     peak_rss: Vec<u64>,
     after: Vec<Mem>,
+    cpu: Cpu,
 }
 
 async fn notify_cmd(a: NotifyArgs) -> Res<()> {
     let env = Env::new(&a.common).await?;
     let key = sim_public_key(&env.keys)?;
-    let backend = if env.postgres.is_some() { "PostgreSQL" } else { "SQLite" };
+    let backend = if env.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     println!(
         "# notify: {} instance(s) on {backend}, {} notifications a run (+{} warm-up), concurrency {}, {} run(s), payments created by {}, {} cores",
         a.instances,
@@ -1219,15 +1351,28 @@ async fn notify_cmd(a: NotifyArgs) -> Res<()> {
             ms(run.load.pct(0.5)),
             ms(run.load.pct(0.99)),
             ms(run.load.pct(1.0)),
-            run.verify.map(|v| format!("{v:.0}/s")).unwrap_or_else(|| "–".into()),
+            run.verify
+                .map(|v| format!("{v:.0}/s"))
+                .unwrap_or_else(|| "–".into()),
             run.bare
                 .as_ref()
-                .map(|b| format!("{:.0}/s (p50 {} ms, p99 {} ms)", b.rate(), ms(b.pct(0.5)), ms(b.pct(0.99))))
+                .map(|b| format!(
+                    "{:.0}/s (p50 {} ms, p99 {} ms)",
+                    b.rate(),
+                    ms(b.pct(0.5)),
+                    ms(b.pct(0.99))
+                ))
                 .unwrap_or_else(|| "–".into()),
             run.create_secs,
             run.sign_secs,
         );
-        for (i, ((idle, peak), after)) in run.idle.iter().zip(&run.peak_rss).zip(&run.after).enumerate() {
+        for (i, ((idle, peak), after)) in run
+            .idle
+            .iter()
+            .zip(&run.peak_rss)
+            .zip(&run.after)
+            .enumerate()
+        {
             println!(
                 "  instance {}: idle VmRSS {} MiB (VmHWM {} MiB); under load VmRSS max {} MiB, VmHWM {} MiB",
                 i + 1,
@@ -1237,27 +1382,120 @@ async fn notify_cmd(a: NotifyArgs) -> Res<()> {
                 mib(after.hwm_kib)
             );
         }
+        let [sv, pg, me, other, idle] = run.cpu.shares();
+        let [sv_ms, pg_ms, me_ms] = run.cpu.per_request_ms(run.load.ok);
+        println!(
+            "  CPU during the load, share of both cores: servers {sv:.0} %, postgres {pg:.0} %, load generator {me:.0} %, other processes {other:.0} %, idle {idle:.0} %; CPU per notification: servers {sv_ms:.3} ms, postgres {pg_ms:.3} ms, load generator {me_ms:.3} ms"
+        );
         runs.push(run);
     }
-    let col = |f: &dyn Fn(&NotifyRun) -> Option<f64>| -> Vec<f64> { runs.iter().filter_map(f).collect() };
+    let col =
+        |f: &dyn Fn(&NotifyRun) -> Option<f64>| -> Vec<f64> { runs.iter().filter_map(f).collect() };
     let mut out = String::new();
-    let _ = writeln!(out, "\n| measure | median (min–max) over {} runs |", runs.len());
+    let _ = writeln!(
+        out,
+        "\n| measure | median (min–max) over {} runs |",
+        runs.len()
+    );
     let _ = writeln!(out, "|---|---|");
     let rows: Vec<(&str, Vec<f64>, usize)> = vec![
         ("notifications/s", col(&|r| Some(r.load.rate())), 0),
-        ("p50 latency (ms)", col(&|r| Some(r.load.pct(0.5).as_secs_f64() * 1e3)), 2),
-        ("p99 latency (ms)", col(&|r| Some(r.load.pct(0.99).as_secs_f64() * 1e3)), 2),
+        (
+            "p50 latency (ms)",
+            col(&|r| Some(r.load.pct(0.5).as_secs_f64() * 1e3)),
+            2,
+        ),
+        (
+            "p99 latency (ms)",
+            col(&|r| Some(r.load.pct(0.99).as_secs_f64() * 1e3)),
+            2,
+        ),
         ("RSA2 verifications/s alone", col(&|r| r.verify), 0),
-        ("notifications / verifications", col(&|r| r.verify.map(|v| r.load.rate() / v)), 3),
-        ("bare commits/s", col(&|r| r.bare.as_ref().map(Phase::rate)), 0),
-        ("bare commit p50 (ms)", col(&|r| r.bare.as_ref().map(|b| b.pct(0.5).as_secs_f64() * 1e3)), 2),
-        ("bare commit p99 (ms)", col(&|r| r.bare.as_ref().map(|b| b.pct(0.99).as_secs_f64() * 1e3)), 2),
-        ("notifications / bare commits", col(&|r| r.bare.as_ref().map(|b| r.load.rate() / b.rate())), 3),
-        ("VmRSS idle, instance 1 (MiB)", col(&|r| r.idle.first().map(|m| m.rss_kib as f64 / 1024.0)), 1),
-        ("VmRSS max under load, instance 1 (MiB)", col(&|r| r.peak_rss.first().map(|m| *m as f64 / 1024.0)), 1),
-        ("VmHWM after load, instance 1 (MiB)", col(&|r| r.after.first().map(|m| m.hwm_kib as f64 / 1024.0)), 1),
-        ("set-up: creating the payments (s)", col(&|r| Some(r.create_secs)), 1),
-        ("set-up: signing the notifications (s)", col(&|r| Some(r.sign_secs)), 1),
+        (
+            "notifications / verifications",
+            col(&|r| r.verify.map(|v| r.load.rate() / v)),
+            3,
+        ),
+        (
+            "bare commits/s",
+            col(&|r| r.bare.as_ref().map(Phase::rate)),
+            0,
+        ),
+        (
+            "bare commit p50 (ms)",
+            col(&|r| r.bare.as_ref().map(|b| b.pct(0.5).as_secs_f64() * 1e3)),
+            2,
+        ),
+        (
+            "bare commit p99 (ms)",
+            col(&|r| r.bare.as_ref().map(|b| b.pct(0.99).as_secs_f64() * 1e3)),
+            2,
+        ),
+        (
+            "notifications / bare commits",
+            col(&|r| r.bare.as_ref().map(|b| r.load.rate() / b.rate())),
+            3,
+        ),
+        (
+            "VmRSS idle, instance 1 (MiB)",
+            col(&|r| r.idle.first().map(|m| m.rss_kib as f64 / 1024.0)),
+            1,
+        ),
+        (
+            "VmRSS max under load, instance 1 (MiB)",
+            col(&|r| r.peak_rss.first().map(|m| *m as f64 / 1024.0)),
+            1,
+        ),
+        (
+            "VmHWM after load, instance 1 (MiB)",
+            col(&|r| r.after.first().map(|m| m.hwm_kib as f64 / 1024.0)),
+            1,
+        ),
+        (
+            "CPU share during the load: servers (%)",
+            col(&|r| Some(r.cpu.shares()[0])),
+            0,
+        ),
+        (
+            "CPU share during the load: postgres (%)",
+            col(&|r| Some(r.cpu.shares()[1])),
+            0,
+        ),
+        (
+            "CPU share during the load: load generator (%)",
+            col(&|r| Some(r.cpu.shares()[2])),
+            0,
+        ),
+        (
+            "CPU share during the load: other processes (%)",
+            col(&|r| Some(r.cpu.shares()[3])),
+            0,
+        ),
+        (
+            "CPU share during the load: idle (%)",
+            col(&|r| Some(r.cpu.shares()[4])),
+            0,
+        ),
+        (
+            "server CPU per notification (ms)",
+            col(&|r| Some(r.cpu.per_request_ms(r.load.ok)[0])),
+            3,
+        ),
+        (
+            "postgres CPU per notification (ms)",
+            col(&|r| Some(r.cpu.per_request_ms(r.load.ok)[1])),
+            3,
+        ),
+        (
+            "set-up: creating the payments (s)",
+            col(&|r| Some(r.create_secs)),
+            1,
+        ),
+        (
+            "set-up: signing the notifications (s)",
+            col(&|r| Some(r.sign_secs)),
+            1,
+        ),
     ];
     for (name, values, prec) in rows {
         if !values.is_empty() {
@@ -1331,8 +1569,14 @@ async fn notify_measure(
     let warm = send_notes(&env.http, &bases, &warm_notes, a.concurrency).await;
     check(&warm, "warm-up notifications")?;
     let stop = Arc::new(AtomicBool::new(false));
-    let sampler = sample_rss(servers.iter().filter_map(Instance::pid).collect(), stop.clone());
+    let sampler = sample_rss(
+        servers.iter().filter_map(Instance::pid).collect(),
+        stop.clone(),
+    );
+    let pids: Vec<u32> = servers.iter().filter_map(Instance::pid).collect();
+    let cpu_before = Cpu::now(&pids);
     let load = send_notes(&env.http, &bases, &notes, a.concurrency).await;
+    let cpu = Cpu::now(&pids).since(cpu_before);
     stop.store(true, Ordering::Relaxed);
     let peak_rss = sampler.await.unwrap_or_default();
     let after: Vec<Mem> = servers.iter().map(Instance::mem).collect();
@@ -1346,7 +1590,10 @@ async fn notify_measure(
         )
         .await?;
     if usize::try_from(paid).ok() != Some(ids.len()) {
-        return Err(format!("{paid} of {} payments succeeded after their notification", ids.len()));
+        return Err(format!(
+            "{paid} of {} payments succeeded after their notification",
+            ids.len()
+        ));
     }
     let bare = if a.no_baselines {
         None
@@ -1365,6 +1612,7 @@ async fn notify_measure(
         idle,
         peak_rss,
         after,
+        cpu,
     })
 }
 
@@ -1559,6 +1807,12 @@ const HOT_QUERIES: &[(&str, &str, &str, &str)] = &[
         "{now}",
     ),
     (
+        "expired idempotency keys (every minute)",
+        "DELETE FROM idempotency_keys WHERE state = 'done' AND created_at < $1",
+        "bigint",
+        "{now}-86400",
+    ),
+    (
         "idempotency key lookup (POST with Idempotency-Key)",
         "SELECT fingerprint, state, lease_until, status, body FROM idempotency_keys \
          WHERE api_key = $1 AND idem_key = $2",
@@ -1611,7 +1865,11 @@ async fn explain(url: &str) -> Res<bool> {
             all_indexed &= !seq;
             println!(
                 "{} plan{}:\n```\n{}\n```",
-                if mode == "force_generic_plan" { "generic" } else { "custom" },
+                if mode == "force_generic_plan" {
+                    "generic"
+                } else {
+                    "custom"
+                },
                 if seq { " — SEQUENTIAL SCAN" } else { "" },
                 plan.join("\n")
             );
@@ -1687,7 +1945,10 @@ async fn scale_cmd(a: ScaleArgs) -> Res<()> {
                 let warm = sign_notes(&env.sim, &warm_ids);
                 let notes = sign_notes(&env.sim, &ids);
                 let verify = verify_alone(&key, &notes)?;
-                check(&send_notes(&env.http, &bases, &warm, a.concurrency).await, "warm-up")?;
+                check(
+                    &send_notes(&env.http, &bases, &warm, a.concurrency).await,
+                    "warm-up",
+                )?;
                 let load = send_notes(&env.http, &bases, &notes, a.concurrency).await;
                 check(&load, "notifications")?;
                 Ok::<_, String>((load, verify))
@@ -1709,9 +1970,15 @@ async fn scale_cmd(a: ScaleArgs) -> Res<()> {
         let small = sizes.first().copied().unwrap_or(0);
         let base: Vec<(f64, f64)> = results
             .get(&small)
-            .map(|v| v.iter().map(|(p, _)| (secs(p.pct(0.5)), secs(p.pct(0.99)))).collect())
+            .map(|v| {
+                v.iter()
+                    .map(|(p, _)| (secs(p.pct(0.5)), secs(p.pct(0.99))))
+                    .collect()
+            })
             .unwrap_or_default();
-        println!("\n| stored payments | notifications/s | p50 (ms) | p99 (ms) | p50 / p50 at {small} | p99 / p99 at {small} |");
+        println!(
+            "\n| stored payments | notifications/s | p50 (ms) | p99 (ms) | p50 / p50 at {small} | p99 / p99 at {small} |"
+        );
         println!("|---|---|---|---|---|---|");
         for (n, v) in &results {
             let rate: Vec<f64> = v.iter().map(|(p, _)| p.rate()).collect();
@@ -1800,14 +2067,14 @@ async fn outage_cmd(a: OutageArgs) -> Res<()> {
 }
 
 async fn outage_measure(env: &Env, a: &OutageArgs, db: &TestDb, servers: &[Instance]) -> Res<()> {
-    let base = servers
-        .first()
-        .map(|s| s.base.clone())
-        .ok_or("no server")?;
+    let base = servers.first().map(|s| s.base.clone()).ok_or("no server")?;
     println!(
-        "# outage: {} on {}, {} late payments over {} s of outage, retry_base_ms {}, retry_max_ms {}, outbox_interval_ms {}",
-        "1 instance",
-        if db.is_postgres() { "PostgreSQL" } else { "SQLite" },
+        "# outage: 1 instance on {}, {} late payments over {} s of outage, retry_base_ms {}, retry_max_ms {}, outbox_interval_ms {}",
+        if db.is_postgres() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         a.payments,
         a.down_secs,
         a.retry_base_ms,
@@ -1918,11 +2185,12 @@ async fn outage_measure(env: &Env, a: &OutageArgs, db: &TestDb, servers: &[Insta
     let mut once = 0usize;
     let mut problems = Vec::new();
     for id in &ids {
-        let row = sqlx::query("SELECT refund_id FROM outbox WHERE order_id = $1 AND kind = 'refund'")
-            .bind(id)
-            .fetch_all(&pool.pool)
-            .await
-            .map_err(|e| format!("refund rows of {id}: {e}"))?;
+        let row =
+            sqlx::query("SELECT refund_id FROM outbox WHERE order_id = $1 AND kind = 'refund'")
+                .bind(id)
+                .fetch_all(&pool.pool)
+                .await
+                .map_err(|e| format!("refund rows of {id}: {e}"))?;
         if row.len() != 1 {
             problems.push(format!("{id}: {} refund rows", row.len()));
             continue;
@@ -1939,10 +2207,22 @@ async fn outage_measure(env: &Env, a: &OutageArgs, db: &TestDb, servers: &[Insta
             ));
         }
     }
-    let refund_rows_total = TestDb::count(db, &pool, "SELECT COUNT(*) FROM outbox WHERE kind = 'refund'").await?;
-    let close_rows_total = TestDb::count(db, &pool, "SELECT COUNT(*) FROM outbox WHERE kind = 'close_trade'").await?;
+    let refund_rows_total = TestDb::count(
+        db,
+        &pool,
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'refund'",
+    )
+    .await?;
+    let close_rows_total = TestDb::count(
+        db,
+        &pool,
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'close_trade'",
+    )
+    .await?;
     pool.pool.close().await;
-    println!("\n| t (s) | phase | paystate_outbox_backlog | open outbox rows | trades refunded at the provider |");
+    println!(
+        "\n| t (s) | phase | paystate_outbox_backlog | open outbox rows | trades refunded at the provider |"
+    );
     println!("|---|---|---|---|---|");
     let down_s = a.down_secs as f64;
     let stride = (5000 / a.sample_ms.max(100)).max(1) as usize;
@@ -1953,7 +2233,11 @@ async fn outage_measure(env: &Env, a: &OutageArgs, db: &TestDb, servers: &[Insta
                 "| {:.1} | {} | {} | {} | {} |",
                 s.at,
                 if s.at < down_s { "down" } else { "up" },
-                if s.gauge.is_nan() { "–".to_string() } else { format!("{:.0}", s.gauge) },
+                if s.gauge.is_nan() {
+                    "–".to_string()
+                } else {
+                    format!("{:.0}", s.gauge)
+                },
                 s.open_rows,
                 s.refunds_done
             );
