@@ -613,6 +613,12 @@ async fn stop_all(servers: &mut [Instance]) {
 
 /// CPU time (user + system) of a process so far, in clock ticks (`/proc/<pid>/stat`).
 fn proc_cpu_ticks(pid: &str) -> u64 {
+    let (user, system) = proc_cpu_split(pid);
+    user.saturating_add(system)
+}
+
+/// User and system CPU time of a process so far, in clock ticks (`/proc/<pid>/stat`).
+fn proc_cpu_split(pid: &str) -> (u64, u64) {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The fields after the command name (which may hold spaces) and its closing parenthesis:
     // state is the first, utime the twelfth, stime the thirteenth.
@@ -624,7 +630,7 @@ fn proc_cpu_ticks(pid: &str) -> u64 {
             .and_then(|f| f.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    field(11).saturating_add(field(12))
+    (field(11), field(12))
 }
 
 /// Where the machine's CPU time went, in clock ticks: the servers, every `postgres`
@@ -633,6 +639,8 @@ fn proc_cpu_ticks(pid: &str) -> u64 {
 #[derive(Debug, Clone, Copy, Default)]
 struct Cpu {
     servers: u64,
+    servers_sys: u64,
+    postgres_sys: u64,
     postgres: u64,
     me: u64,
     busy: u64,
@@ -641,8 +649,14 @@ struct Cpu {
 
 impl Cpu {
     fn now(servers: &[u32]) -> Cpu {
-        let servers = servers.iter().map(|p| proc_cpu_ticks(&p.to_string())).sum();
+        let split: Vec<(u64, u64)> = servers
+            .iter()
+            .map(|p| proc_cpu_split(&p.to_string()))
+            .collect();
+        let servers = split.iter().map(|(u, s)| u + s).sum();
+        let servers_sys = split.iter().map(|(_, s)| s).sum();
         let mut postgres = 0u64;
+        let mut postgres_sys = 0u64;
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for entry in dir.flatten() {
                 let name = entry.file_name();
@@ -654,7 +668,9 @@ impl Cpu {
                 };
                 let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
                 if comm.trim_end() == "postgres" {
-                    postgres = postgres.saturating_add(proc_cpu_ticks(pid));
+                    let (u, s) = proc_cpu_split(pid);
+                    postgres = postgres.saturating_add(u + s);
+                    postgres_sys = postgres_sys.saturating_add(s);
                 }
             }
         }
@@ -673,6 +689,8 @@ impl Cpu {
         let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
         Cpu {
             servers,
+            servers_sys,
+            postgres_sys,
             postgres,
             me,
             busy: total.saturating_sub(idle),
@@ -683,6 +701,8 @@ impl Cpu {
     fn since(self, before: Cpu) -> Cpu {
         Cpu {
             servers: self.servers.saturating_sub(before.servers),
+            servers_sys: self.servers_sys.saturating_sub(before.servers_sys),
+            postgres_sys: self.postgres_sys.saturating_sub(before.postgres_sys),
             postgres: self.postgres.saturating_sub(before.postgres),
             me: self.me.saturating_sub(before.me),
             busy: self.busy.saturating_sub(before.busy),
@@ -702,6 +722,15 @@ impl Cpu {
             pct(self.me),
             pct(self.busy.saturating_sub(mine)),
             pct(self.total.saturating_sub(self.busy)),
+        ]
+    }
+
+    /// The kernel's part (system time) of the servers' and of PostgreSQL's CPU, in per cent.
+    fn system_shares(&self) -> [f64; 2] {
+        let pct = |part: u64, whole: u64| part as f64 * 100.0 / whole.max(1) as f64;
+        [
+            pct(self.servers_sys, self.servers),
+            pct(self.postgres_sys, self.postgres),
         ]
     }
 
@@ -1485,6 +1514,16 @@ async fn notify_cmd(a: NotifyArgs) -> Res<()> {
             "postgres CPU per notification (ms)",
             col(&|r| Some(r.cpu.per_request_ms(r.load.ok)[1])),
             3,
+        ),
+        (
+            "system (kernel) part of the servers' CPU (%)",
+            col(&|r| Some(r.cpu.system_shares()[0])),
+            0,
+        ),
+        (
+            "system (kernel) part of postgres' CPU (%)",
+            col(&|r| Some(r.cpu.system_shares()[1])),
+            0,
         ),
         (
             "set-up: creating the payments (s)",
