@@ -2309,7 +2309,8 @@ async fn outage_measure(env: &Env, a: &OutageArgs, db: &TestDb, servers: &[Insta
     let stride = (5000 / a.sample_ms.max(100)).max(1) as usize;
     for (i, s) in samples.iter().enumerate() {
         let last = i + 1 == samples.len();
-        if i % stride == 0 || last {
+        // Every fifth second while down, every sample during the drain.
+        if i % stride == 0 || last || (s.at >= down_s && s.open_rows != 0) {
             println!(
                 "| {:.1} | {} | {} | {} | {} |",
                 s.at,
@@ -2351,4 +2352,51 @@ async fn outage_measure(env: &Env, a: &OutageArgs, db: &TestDb, servers: &[Insta
         return Err("the outbox did not carry out every obligation exactly once".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beijing_time_is_utc_plus_eight() {
+        assert_eq!(beijing(0), "1970-01-01 08:00:00");
+        // 2024-02-29 16:30:05 UTC, a leap day.
+        assert_eq!(beijing(1_709_224_205), "2024-03-01 00:30:05");
+    }
+
+    #[test]
+    fn percentiles_are_ranks() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 0.5), Duration::from_millis(50));
+        assert_eq!(percentile(&v, 0.99), Duration::from_millis(99));
+        assert_eq!(percentile(&v, 1.0), Duration::from_millis(100));
+        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn only_loopback_databases() {
+        assert!(loopback_url("postgres://postgres@127.0.0.1:55433/postgres"));
+        assert!(loopback_url("postgres://u:p@localhost/db"));
+        assert!(!loopback_url("postgres://postgres@10.0.0.5:5432/postgres"));
+        assert!(!loopback_url("postgres://db.example.com/x"));
+    }
+
+    #[test]
+    fn spread_is_median_and_range() {
+        assert_eq!(spread(&[3.0, 1.0, 2.0], 0), "2 (1–3)");
+        assert_eq!(spread(&[4.0], 1), "4.0");
+        assert_eq!(spread(&[], 1), "–");
+    }
+
+    #[test]
+    fn fill_snapshots_decode() {
+        let now = Timestamp::from_secs(1_700_000_000);
+        let (fresh, paid) = snapshots(now, Some(Timestamp::from_secs(1_700_086_400)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let fresh = snapshot::decode(&fresh).unwrap_or_else(|e| panic!("{e}"));
+        let paid = snapshot::decode(&paid).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fresh.status().name(), "pending");
+        assert_eq!(paid.status().name(), "succeeded");
+    }
 }
