@@ -46,10 +46,10 @@ pub struct AppState {
     pub db: Db,
     /// The metrics.
     pub metrics: Arc<Metrics>,
-    /// Alipay, if configured.
-    pub alipay: Option<AlipayClient>,
+    /// Alipay, if configured (shared: the state is cloned for every request).
+    pub alipay: Option<Arc<AlipayClient>>,
     /// WeChat Pay's gateway (closes and refunds), if configured.
-    pub wechatpay: Option<crate::wechatpay::WechatpayClient>,
+    pub wechatpay: Option<Arc<crate::wechatpay::WechatpayClient>>,
     /// WeChat Pay's notification replay guard (per instance: WeChat Pay's nonces; the engine's
     /// event ids dedupe across instances).
     pub wechat_guard: Arc<Mutex<ReplayGuard<WECHAT_REPLAY_SLOTS>>>,

@@ -70,11 +70,11 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let alipay = config
         .alipay
         .clone()
-        .map(|a| alipay::AlipayClient::new(a, &config.public_url));
+        .map(|a| Arc::new(alipay::AlipayClient::new(a, &config.public_url)));
     let wechatpay = config
         .wechatpay
         .clone()
-        .map(|w| wechatpay::WechatpayClient::new(w, &config.public_url));
+        .map(|w| Arc::new(wechatpay::WechatpayClient::new(w, &config.public_url)));
     Ok(AppState {
         config: Arc::new(config),
         db,
