@@ -75,6 +75,11 @@ cargo test -p paystate-server
 examples/server/scripts/pg-scratch.sh stop
 trap - EXIT
 
+step "the server's load generator, once and small (a smoke run; the figures are in docs/server-figures.md)"
+cargo run -q -p paystate-server --bin paystate-load -- notify --payments 200 --warmup 20 --runs 1 \
+  > target/load.out
+grep -q 'notifications/s' target/load.out || { cat target/load.out; exit 1; }
+
 step "the server's demo, as the README runs it, playing the buyer"
 cargo run -q -p paystate-server -- demo --auto-pay --listen 127.0.0.1:0 --sim-listen 127.0.0.1:0 \
   > target/demo.out
