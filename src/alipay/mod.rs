@@ -13,7 +13,8 @@
 //! - [`encryption`]: content encryption, AES-CBC decryption of encrypted responses
 //!   (`AesKey`, feature `alipay-aes`).
 //! - `request` (feature `rsa`): signed bodies for `alipay.trade.precreate`, `query`,
-//!   `refund`, `close` and `cancel`.
+//!   `refund`, `fastpay.refund.query`, `close` and `cancel`, and signed `page.pay`/`wap.pay`
+//!   URLs for the customer's browser.
 //!
 //! Everything but `request` and the RSA arithmetic itself is `no_std` without allocation; the
 //! RSA2 checks are behind the `rsa` feature ([`Rsa2PublicKey`](crate::signature)), and
