@@ -81,8 +81,8 @@ cargo run -q -p paystate-server --bin paystate-load -- notify --payments 200 --w
 grep -q 'notifications/s' target/load.out || { cat target/load.out; exit 1; }
 
 step "the server's demo, as the README runs it, playing the buyer"
-cargo run -q -p paystate-server -- demo --auto-pay --listen 127.0.0.1:0 --sim-listen 127.0.0.1:0 \
-  > target/demo.out
+cargo run -q --manifest-path examples/server/Cargo.toml -- demo --auto-pay \
+  --listen 127.0.0.1:0 --sim-listen 127.0.0.1:0 > target/demo.out
 grep -q ': succeeded (paid 99.99 CNY)' target/demo.out || { cat target/demo.out; exit 1; }
 
 step "benchmarks (the workspace member benches/): each runs once, in criterion's test mode"
