@@ -450,9 +450,16 @@ async fn create(state: &AppState, body: &[u8], taken_over: bool) -> (StatusCode,
         Ok(p) => p,
         Err(e) => return bad("invalid_amount", e),
     };
+    // A deadline already passed is refused, unless this request runs again under its
+    // idempotency key after an earlier run died: that run may have stored the payment while
+    // the deadline was ahead, and then the answer is the payment (checked below).
+    let mut expired = false;
     if let Some(at) = req.expires_at {
         if at <= now.as_secs() {
-            return bad("bad_input", "expires_at is not in the future");
+            if !taken_over {
+                return bad("bad_input", "expires_at is not in the future");
+            }
+            expired = true;
         }
         payment = payment.with_deadline(Timestamp::from_secs(at));
     }
@@ -477,6 +484,26 @@ async fn create(state: &AppState, body: &[u8], taken_over: bool) -> (StatusCode,
             Ok(url) => pay_url = Some(url),
             Err(e) => return bad("bad_input", e),
         }
+    }
+    if expired {
+        return match stored_as_requested(state, &req, provider, &payment).await {
+            Err(e) => {
+                tracing::error!(error = %e, "reading a stored payment failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": "internal"}),
+                )
+            }
+            Ok(None) => bad("bad_input", "expires_at is not in the future"),
+            Ok(Some(stored)) => {
+                tracing::info!(order_id = %req.order_id, "payment created by an earlier run of the request");
+                let mut view = stored.view();
+                if let (Some(url), Some(obj)) = (pay_url, view.as_object_mut()) {
+                    obj.insert("pay_url".to_owned(), Value::String(url));
+                }
+                (StatusCode::CREATED, view)
+            }
+        };
     }
     let query_at = (provider == Provider::Alipay)
         .then(|| now.saturating_add(state.config.workers.query_after_secs));

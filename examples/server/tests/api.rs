@@ -710,3 +710,49 @@ async fn a_request_slower_than_its_lease_keeps_its_idempotency_key() {
     );
     assert_eq!(a.0, 201, "{}", a.1);
 }
+
+/// The fleet test's finding: a create with a deadline a few seconds ahead, whose instance died
+/// after storing it, retried under its key once the lease ran out and the deadline had
+/// passed, answered `400 expires_at is not in the future` — the pay_url lost again. It answers
+/// the stored payment; a retry whose earlier run stored nothing is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_create_past_its_deadline_answers_the_stored_payment() {
+    let env = Env::new().await;
+    let mut server = env
+        .server(Options {
+            lease_secs: 2,
+            ..Options::default()
+        })
+        .await;
+    server.kill();
+    server
+        .start(&[("PAYSTATE_FAILPOINT", "create_after_insert")])
+        .await;
+    let expires = unix_now() + 2;
+    let mut body = create_body("order-expiring", "4.00");
+    body["expires_at"] = json!(expires);
+    let killed = server
+        .call_may_fail("POST", "/v1/payments", &body, "key-expiring")
+        .await;
+    assert!(
+        killed.is_none(),
+        "the failpoint kills the server mid-request"
+    );
+    assert!(server.wait_exit(Duration::from_secs(10)).await);
+    server.start(&[]).await;
+    // After the lease and after the deadline.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(unix_now() > expires);
+    let (code, v) = server
+        .call("POST", "/v1/payments", Some(&body), Some("key-expiring"))
+        .await;
+    assert_eq!(code, 201, "{v}");
+    assert!(v["pay_url"].as_str().is_some(), "{v}");
+    // A new key with a passed deadline, nothing stored: refused.
+    let mut late = create_body("order-never", "4.00");
+    late["expires_at"] = json!(unix_now() - 1);
+    let (code, v) = server
+        .call("POST", "/v1/payments", Some(&late), Some("key-never"))
+        .await;
+    assert_eq!((code, v["error"].as_str()), (400, Some("bad_input")), "{v}");
+}

@@ -478,6 +478,9 @@ struct Record {
     refunds: Vec<(String, u64)>,
     /// Orders of conflicting idempotency-key reuses: they must never exist.
     absent: Vec<String>,
+    /// A retried create was refused because the deadline had passed: the payment must not
+    /// exist (had the dead run stored it, the retry would have answered 201).
+    never_stored: bool,
 }
 
 impl Record {
@@ -497,6 +500,7 @@ impl Record {
             paid_after_seen_cancelled: false,
             refunds: Vec::new(),
             absent: Vec::new(),
+            never_stored: false,
         }
     }
 }
@@ -803,6 +807,22 @@ async fn create(ctx: &Ctx, rec: &mut Record, rng: &mut StdRng) -> Option<Option<
                  409 payment_exists: its pay_url is lost",
             );
             None
+        }
+        // The run that held the key died, and its deadline (a few seconds ahead) passed before
+        // a retry could take the key over: if that run stored the payment, the retry answers
+        // 201 with it; it answered 400, so nothing was stored (checked at the end: no row).
+        (400, Some("bad_input"))
+            if lost
+                && answer.text.contains("expires_at is not in the future")
+                && rec.expires_at.is_some_and(|e| e <= unix_now()) =>
+        {
+            ctx.trace.add(
+                None,
+                &order,
+                "not created: its deadline passed before a retry could create it",
+            );
+            rec.never_stored = true;
+            return None;
         }
         _ => {
             ctx.problem(
@@ -2071,6 +2091,12 @@ async fn check_end_states(
                     format!("{alt} exists: a conflicting idempotency key ran"),
                 );
             }
+        }
+        if rec.never_stored && rows.iter().any(|r| r.order_id == order) {
+            ctx.problem(
+                order,
+                "a retried create answered 400 (deadline passed), yet the payment is stored",
+            );
         }
         if !rec.created {
             continue;
