@@ -486,24 +486,8 @@ async fn create(state: &AppState, body: &[u8], taken_over: bool) -> (StatusCode,
         }
     }
     if expired {
-        return match stored_as_requested(state, &req, provider, &payment).await {
-            Err(e) => {
-                tracing::error!(error = %e, "reading a stored payment failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"error": "internal"}),
-                )
-            }
-            Ok(None) => bad("bad_input", "expires_at is not in the future"),
-            Ok(Some(stored)) => {
-                tracing::info!(order_id = %req.order_id, "payment created by an earlier run of the request");
-                let mut view = stored.view();
-                if let (Some(url), Some(obj)) = (pay_url, view.as_object_mut()) {
-                    obj.insert("pay_url".to_owned(), Value::String(url));
-                }
-                (StatusCode::CREATED, view)
-            }
-        };
+        let refused = bad("bad_input", "expires_at is not in the future");
+        return answer_earlier_run(state, &req, provider, &payment, pay_url, refused).await;
     }
     let query_at = (provider == Provider::Alipay)
         .then(|| now.saturating_add(state.config.workers.query_after_secs));
@@ -527,29 +511,46 @@ async fn create(state: &AppState, body: &[u8], taken_over: bool) -> (StatusCode,
         // The earlier run of this very request (same key, same body) stored the payment and
         // died before answering: answer as it would have, or the merchant never gets the
         // pay_url. Only if the stored payment is exactly the one asked for.
-        Ok(false) if taken_over => match stored_as_requested(state, &req, provider, &payment).await
-        {
-            Err(e) => {
-                tracing::error!(error = %e, "reading a stored payment failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"error": "internal"}),
-                )
-            }
-            Ok(None) => (StatusCode::CONFLICT, json!({"error": "payment_exists"})),
-            Ok(Some(stored)) => {
-                tracing::info!(order_id = %req.order_id, "payment created by an earlier run of the request");
-                let mut view = stored.view();
-                if let (Some(url), Some(obj)) = (pay_url, view.as_object_mut()) {
-                    obj.insert("pay_url".to_owned(), Value::String(url));
-                }
-                (StatusCode::CREATED, view)
-            }
-        },
+        Ok(false) if taken_over => {
+            let exists = (StatusCode::CONFLICT, json!({"error": "payment_exists"}));
+            answer_earlier_run(state, &req, provider, &payment, pay_url, exists).await
+        }
         Ok(false) => (StatusCode::CONFLICT, json!({"error": "payment_exists"})),
         Ok(true) => {
             tracing::info!(order_id = %req.order_id, provider = provider.as_str(), "payment created");
             let mut view = payments::view(&req.order_id, provider, &payment);
+            if let (Some(url), Some(obj)) = (pay_url, view.as_object_mut()) {
+                obj.insert("pay_url".to_owned(), Value::String(url));
+            }
+            (StatusCode::CREATED, view)
+        }
+    }
+}
+
+/// The answer to a create that runs again under its idempotency key after an earlier run
+/// died: that run may have stored the payment before it could answer. If the stored payment
+/// is exactly the one asked for, answer as that run would have (`201`, with the `pay_url`, or
+/// the merchant never gets it); otherwise `otherwise`.
+async fn answer_earlier_run(
+    state: &AppState,
+    req: &CreateRequest,
+    provider: Provider,
+    asked: &Payment,
+    pay_url: Option<String>,
+    otherwise: (StatusCode, Value),
+) -> (StatusCode, Value) {
+    match stored_as_requested(state, req, provider, asked).await {
+        Err(e) => {
+            tracing::error!(error = %e, "reading a stored payment failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": "internal"}),
+            )
+        }
+        Ok(None) => otherwise,
+        Ok(Some(stored)) => {
+            tracing::info!(order_id = %req.order_id, "payment created by an earlier run of the request");
+            let mut view = stored.view();
             if let (Some(url), Some(obj)) = (pay_url, view.as_object_mut()) {
                 obj.insert("pay_url".to_owned(), Value::String(url));
             }
@@ -601,7 +602,10 @@ async fn get_payment(
     finish(&state, guarded, status, value).await
 }
 
-fn rejection_status(r: &Rejection) -> StatusCode {
+/// The merchant API's status for an engine rejection: `422` for an input that can never be
+/// applied to this payment (another currency, a zero amount), `409` for one the payment's
+/// state refuses (a transition, the balance, a conflict).
+pub fn rejection_status(r: &Rejection) -> StatusCode {
     match r {
         Rejection::CurrencyMismatch { .. } | Rejection::InvalidAmount => {
             StatusCode::UNPROCESSABLE_ENTITY
@@ -1016,7 +1020,6 @@ async fn webhook_stripe(
     body: Bytes,
 ) -> Response {
     use paystate::provider::stripe::{Merchant, Reply as StripeReply, verify};
-    use paystate::webhook::hmac::HmacKey;
     let reply = |state: &AppState, outcome: &str, r: StripeReply| {
         state.metrics.notification("stripe", outcome);
         match r {
@@ -1031,9 +1034,7 @@ async fn webhook_stripe(
     let Some(stripe) = &state.config.stripe else {
         return (StatusCode::NOT_FOUND, "stripe is not configured").into_response();
     };
-    let Ok(key) = HmacKey::new(stripe.webhook_secret.as_bytes()) else {
-        return internal("empty webhook secret");
-    };
+    let key = &stripe.webhook_key;
     let Some(signature) = header_str(&headers, "stripe-signature") else {
         return reply(
             &state,
@@ -1045,7 +1046,7 @@ async fn webhook_stripe(
         );
     };
     let event = match verify(
-        &key,
+        key,
         signature,
         &body,
         now(),

@@ -84,8 +84,9 @@ pub struct WechatpayConfig {
 /// `[stripe]`: the webhook endpoint's signing secret.
 #[derive(Clone)]
 pub struct StripeConfig {
-    /// `whsec_…`, as Stripe shows it.
-    pub webhook_secret: String,
+    /// HMAC-SHA256 keyed once with the `whsec_…` secret, as Stripe shows it (the whole
+    /// string is the key, as Stripe's libraries use it).
+    pub webhook_key: paystate::webhook::hmac::HmacKey,
 }
 
 /// `[http]`: how long clients may take.
@@ -480,9 +481,10 @@ impl Config {
                         "must be the endpoint's signing secret, whsec_…".to_owned(),
                     ));
                 }
-                Some(StripeConfig {
-                    webhook_secret: s.webhook_secret,
-                })
+                let webhook_key =
+                    paystate::webhook::hmac::HmacKey::new(s.webhook_secret.as_bytes())
+                        .map_err(|_| err("[stripe].webhook_secret", "is empty".to_owned()))?;
+                Some(StripeConfig { webhook_key })
             }
         };
         if api_keys.is_empty() {

@@ -128,13 +128,11 @@ pub async fn request(
         && !matches!(r, paystate::Rejection::RefundExceedsBalance { .. })
     {
         tx.rollback().await?;
-        let status = match r {
-            paystate::Rejection::CurrencyMismatch { .. } | paystate::Rejection::InvalidAmount => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            _ => StatusCode::CONFLICT,
-        };
-        return Ok(Requested::Refused(status, r.code(), r.to_string()));
+        return Ok(Requested::Refused(
+            crate::app::rejection_status(&r),
+            r.code(),
+            r.to_string(),
+        ));
     }
     // And with what is already on its way to the customer?
     let mut committed = 0u64;

@@ -41,11 +41,13 @@ pub struct Db {
 /// A database error, as sqlx gives it.
 pub type DbError = sqlx::Error;
 
-const SQLITE_SCHEMA: &str = r#"
+/// The schema, one text for both databases: `{BLOB}` and `{SERIAL_KEY}` are the two types
+/// that differ ([`Backend::schema`] fills them in).
+const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS payments (
     order_id TEXT PRIMARY KEY NOT NULL,
     provider TEXT NOT NULL,
-    snapshot BLOB NOT NULL,
+    snapshot {BLOB} NOT NULL,
     status TEXT NOT NULL,
     version BIGINT NOT NULL,
     expires_at BIGINT,
@@ -60,69 +62,7 @@ CREATE INDEX IF NOT EXISTS payments_open_deadline ON payments (expires_at)
 CREATE INDEX IF NOT EXISTS payments_query_at ON payments (query_at) WHERE query_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS payments_owing ON payments (order_id) WHERE owes_effect = 1;
 CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    effect_key TEXT NOT NULL UNIQUE,
-    order_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    refund_id TEXT,
-    amount BIGINT,
-    attempts BIGINT NOT NULL DEFAULT 0,
-    next_attempt_at BIGINT NOT NULL,
-    lease_until BIGINT NOT NULL DEFAULT 0,
-    done_at BIGINT,
-    last_error TEXT,
-    created_at BIGINT NOT NULL
-);
-DROP INDEX IF EXISTS outbox_due;
-CREATE INDEX IF NOT EXISTS outbox_due_order ON outbox (next_attempt_at, id) WHERE done_at IS NULL;
-CREATE TABLE IF NOT EXISTS refund_requests (
-    order_id TEXT NOT NULL,
-    refund_id TEXT NOT NULL,
-    amount BIGINT NOT NULL,
-    created_at BIGINT NOT NULL,
-    PRIMARY KEY (order_id, refund_id)
-);
-CREATE TABLE IF NOT EXISTS nonces (
-    api_key TEXT NOT NULL,
-    nonce TEXT NOT NULL,
-    expires_at BIGINT NOT NULL,
-    PRIMARY KEY (api_key, nonce)
-);
-CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-    api_key TEXT NOT NULL,
-    idem_key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    state TEXT NOT NULL,
-    lease_until BIGINT NOT NULL,
-    status BIGINT,
-    body TEXT,
-    created_at BIGINT NOT NULL,
-    PRIMARY KEY (api_key, idem_key)
-);
-CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at);
-"#;
-
-const POSTGRES_SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS payments (
-    order_id TEXT PRIMARY KEY NOT NULL,
-    provider TEXT NOT NULL,
-    snapshot BYTEA NOT NULL,
-    status TEXT NOT NULL,
-    version BIGINT NOT NULL,
-    expires_at BIGINT,
-    owes_effect INTEGER NOT NULL DEFAULT 0,
-    subject TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL,
-    query_at BIGINT
-);
-CREATE INDEX IF NOT EXISTS payments_open_deadline ON payments (expires_at)
-    WHERE status IN ('pending', 'processing') AND expires_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS payments_query_at ON payments (query_at) WHERE query_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS payments_owing ON payments (order_id) WHERE owes_effect = 1;
-CREATE TABLE IF NOT EXISTS outbox (
-    id BIGSERIAL PRIMARY KEY,
+    id {SERIAL_KEY},
     effect_key TEXT NOT NULL UNIQUE,
     order_id TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -174,6 +114,20 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created
 /// instances start at once on one PostgreSQL database.
 const SCHEMA_LOCK: i64 = 0x7061_7973_7461_7465;
 
+impl Backend {
+    /// The schema in this database's SQL: `BLOB` or `BYTEA` for snapshots, an
+    /// `AUTOINCREMENT` rowid or a `BIGSERIAL` for outbox ids.
+    pub fn schema(self) -> String {
+        let (blob, serial_key) = match self {
+            Backend::Sqlite => ("BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+            Backend::Postgres => ("BYTEA", "BIGSERIAL PRIMARY KEY"),
+        };
+        SCHEMA
+            .replace("{BLOB}", blob)
+            .replace("{SERIAL_KEY}", serial_key)
+    }
+}
+
 impl Db {
     /// Connects to `url` (`sqlite://FILE` — created if missing — or `postgres://…`) and
     /// creates the schema if it is not there.
@@ -223,7 +177,7 @@ impl Db {
         match self.backend {
             Backend::Sqlite => {
                 conn.execute("BEGIN IMMEDIATE").await?;
-                let result = conn.execute(SQLITE_SCHEMA).await;
+                let result = conn.execute(Backend::Sqlite.schema().as_str()).await;
                 match result {
                     Ok(_) => {
                         conn.execute("COMMIT").await?;
@@ -239,7 +193,7 @@ impl Db {
                     .bind(SCHEMA_LOCK)
                     .execute(&mut *conn)
                     .await?;
-                let result = conn.execute(POSTGRES_SCHEMA).await;
+                let result = conn.execute(Backend::Postgres.schema().as_str()).await;
                 sqlx::query("SELECT pg_advisory_unlock($1)")
                     .bind(SCHEMA_LOCK)
                     .execute(&mut *conn)

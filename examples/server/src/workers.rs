@@ -43,11 +43,19 @@ pub fn spawn_all(state: &AppState) {
     tokio::spawn(async move { obligation_loop(s).await });
 }
 
+/// `PAYSTATE_FAILPOINT`, read once: the hooks sit on request and outbox paths.
+fn armed_failpoint() -> Option<&'static str> {
+    static ARMED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ARMED
+        .get_or_init(|| std::env::var("PAYSTATE_FAILPOINT").ok())
+        .as_deref()
+}
+
 /// A test hook: when the environment variable `PAYSTATE_FAILPOINT` names this point, the
 /// process kills itself with `SIGKILL` right here, as a crash would. Used by the crash-safety
 /// tests; never set in production.
 pub fn failpoint(name: &str) {
-    if std::env::var("PAYSTATE_FAILPOINT").is_ok_and(|v| v == name) {
+    if armed_failpoint().is_some_and(|v| v == name) {
         eprintln!("failpoint {name}: SIGKILL");
         // SAFETY: kill(2) on our own pid with SIGKILL has no memory-safety preconditions.
         unsafe {
@@ -60,7 +68,7 @@ pub fn failpoint(name: &str) {
 /// `NAME:sleep`, the caller waits two seconds here, `NAME:sleep=N` N seconds (a slow
 /// request, for the idempotency tests).
 pub async fn failpoint_sleep(name: &str) {
-    let Ok(value) = std::env::var("PAYSTATE_FAILPOINT") else {
+    let Some(value) = armed_failpoint() else {
         return;
     };
     let Some((point, how)) = value.split_once(':') else {
